@@ -1,0 +1,291 @@
+"""Fashion-MNIST in memory, and batches sliced, augmented and resized on the tensor.
+
+The whole data set is 70,000 images of 28x28 bytes (55 MB), so we keep it as uint8
+tensors and build each batch with a handful of tensor operations. That is the fast path
+on a CPU: no per-image PIL conversion, no worker processes (see `python -m deepnets.bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+# SHA-256 of the *decompressed* idx files. Debian's package recompressed the .gz files, so
+# their compressed digests differ from upstream's; the decompressed bytes are identical.
+FILES = {
+    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
+
+HOW_TO_GET_DATA = """\
+Ways to get Fashion-MNIST (any one is enough):
+  - Debian/Ubuntu, as root:  apt-get install dataset-fashion-mnist
+  - with internet, no root:   make data   (or: python -m deepnets.data --download)
+  - files you already have:   put the four idx .gz files in data/, or set
+                              DEEPNETS_DATA=/path/to/folder, or pass root=... """
+
+
+class DataError(RuntimeError):
+    """The Fashion-MNIST files are missing, corrupt or truncated."""
+
+
+def candidate_dirs(root: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """The folders searched for the data, in order, each with where it came from."""
+    dirs = []
+    if root is not None:
+        dirs.append(("root argument", Path(root)))
+    if os.environ.get("DEEPNETS_DATA"):
+        dirs.append(("$DEEPNETS_DATA", Path(os.environ["DEEPNETS_DATA"])))
+    dirs.append(("repository data/", REPO_DATA))
+    dirs.append(("Debian package", DEBIAN_DATA))
+    return dirs
+
+
+def find_data_dir(root: str | os.PathLike | None = None, download: bool = False) -> Path:
+    """The first folder that holds all four files; downloads into data/ if allowed."""
+    searched = []
+    for origin, folder in candidate_dirs(root):
+        missing = [name for name in FILES if not (folder / name).is_file()]
+        if not missing:
+            return folder
+        if origin in ("root argument", "$DEEPNETS_DATA"):
+            # A folder the user named must hold the data: a typo should not silently
+            # fall through to some other copy of it.
+            if not folder.is_dir():
+                raise DataError(f"The data folder {folder} (from the {origin}) does not exist. "
+                                f"Fix the path, or unset it to use the default places.\n{HOW_TO_GET_DATA}")
+            raise DataError(f"The data folder {folder} (from the {origin}) lacks "
+                            f"{', '.join(missing)}.\n{HOW_TO_GET_DATA}")
+        searched.append(f"  {folder}  ({origin})")
+    if download:
+        download_fashion_mnist(REPO_DATA)
+        return REPO_DATA
+    raise DataError("Fashion-MNIST not found. Looked for the four idx .gz files in:\n"
+                    + "\n".join(searched) + "\n" + HOW_TO_GET_DATA)
+
+
+def download_fashion_mnist(folder: Path = REPO_DATA) -> None:
+    """Download the four files from torchvision's mirrors (needs internet)."""
+    from torchvision.datasets import FashionMNIST as TVFashionMNIST
+    from torchvision.datasets.utils import download_url
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in TVFashionMNIST.resources:
+        if (folder / filename).is_file():
+            continue
+        errors = []
+        for mirror in TVFashionMNIST.mirrors:
+            try:
+                download_url(mirror + filename, root=str(folder), filename=filename, md5=md5)
+                break
+            except Exception as e:  # noqa: BLE001 -- try the next mirror, report all at the end
+                errors.append(f"{mirror}: {e}")
+        else:
+            raise DataError(f"Could not download {filename}:\n  " + "\n  ".join(errors)
+                            + f"\n{HOW_TO_GET_DATA}")
+
+
+def read_idx(path: Path, expected_sha256: str | None = None) -> torch.Tensor:
+    """Read one gzipped idx file into a uint8 tensor, checking its decompressed digest."""
+    try:
+        raw = gzip.open(path, "rb").read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}). Delete it and get the data "
+                        f"again.\n{HOW_TO_GET_DATA}") from e
+    if expected_sha256 is not None and hashlib.sha256(raw).hexdigest() != expected_sha256:
+        raise DataError(f"{path} has the wrong checksum: it is not the Fashion-MNIST file it "
+                        f"is named after, or it is damaged. Delete it and get the data "
+                        f"again.\n{HOW_TO_GET_DATA}")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    return torch.frombuffer(bytearray(raw[offset:]), dtype=torch.uint8).reshape(dims)
+
+
+@dataclass(frozen=True)
+class FashionMNIST:
+    """The whole data set as uint8 images [N, 28, 28] and int64 labels [N]."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: tuple[str, ...]
+    mean: float  # of the training pixels scaled to [0, 1]
+    std: float
+    folder: Path
+
+    def subset(self, profile) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stratified train and test subsets of the sizes a profile asks for."""
+        train = stratified_subset(self.train_images, self.train_labels, profile.train_per_class)
+        test = stratified_subset(self.test_images, self.test_labels, profile.test_per_class)
+        return (*train, *test)
+
+
+@functools.lru_cache(maxsize=4)
+def load_fashion_mnist(root: str | None = None, download: bool = False) -> FashionMNIST:
+    """Load Fashion-MNIST (found as `find_data_dir` describes) into memory, verified."""
+    folder = find_data_dir(root, download)
+    t = {name: read_idx(folder / name, digest) for name, digest in FILES.items()}
+    train_images = t["train-images-idx3-ubyte.gz"]
+    scaled = train_images.float() / 255
+    return FashionMNIST(
+        train_images=train_images,
+        train_labels=t["train-labels-idx1-ubyte.gz"].long(),
+        test_images=t["t10k-images-idx3-ubyte.gz"],
+        test_labels=t["t10k-labels-idx1-ubyte.gz"].long(),
+        classes=CLASSES,
+        mean=scaled.mean().item(),
+        std=scaled.std().item(),
+        folder=folder,
+    )
+
+
+def stratified_subset(images: torch.Tensor, labels: torch.Tensor, n_per_class: int | None,
+                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n images of every class, drawn at random with a fixed seed; None keeps everything."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
+    if n_per_class is None:
+        return images, labels
+    if not isinstance(n_per_class, int) or n_per_class <= 0:
+        raise ValueError(f"n_per_class must be a positive integer or None, got {n_per_class!r}.")
+    counts = torch.bincount(labels)
+    if n_per_class > counts.min().item():
+        raise ValueError(f"Asked for {n_per_class} images per class, but the smallest class has "
+                         f"only {counts.min().item()}. Use at most that, or None for all.")
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in range(len(counts)):
+        members = torch.nonzero(labels == c).squeeze(1)
+        picks.append(members[torch.randperm(len(members), generator=g)[:n_per_class]])
+    index = torch.cat(picks).sort().values
+    return images[index], labels[index]
+
+
+def random_crop_flip(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Pad each image with zeros, cut a random window of the original size, flip half."""
+    b, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(images.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(images.device)
+    rows = (torch.arange(h, device=images.device) + dy[:, None])[:, :, None]  # [B, H, 1]
+    cols = (torch.arange(w, device=images.device) + dx[:, None])[:, None, :]  # [B, 1, W]
+    cropped = padded[torch.arange(b, device=images.device)[:, None, None], rows, cols]
+    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+    return torch.where(flip[:, None, None], cropped.flip(-1), cropped)
+
+
+class Batches:
+    """Mini-batches of (normalised float images [B, C, H, W], labels [B]) from uint8 tensors.
+
+    Everything happens batch-wise on `device`: slicing, uint8 -> float, augmentation
+    (random crop with zero padding + horizontal flip), resizing, normalisation.
+    Shuffling and augmentation draw from one seeded generator, so epoch k is the same
+    in every run with the same seed (and after resuming from a checkpoint).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
+                 shuffle: bool = False, seed: int = 0, size: int | None = None,
+                 augment: bool = False, pad: int = 2, channels: int = 1,
+                 device: str | torch.device | None = None,
+                 mean: float | None = None, std: float | None = None):
+        if images.dtype != torch.uint8 or images.dim() != 3:
+            raise ValueError(f"images must be a uint8 tensor [N, H, W], got {images.dtype} "
+                             f"{tuple(images.shape)}.")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (grey copied to RGB), got {channels!r}.")
+        if size is not None and (not isinstance(size, int) or size < 8):
+            raise ValueError(f"size must be an integer of at least 8 pixels or None, got {size!r}.")
+        if augment and (not isinstance(pad, int) or pad < 1):
+            raise ValueError(f"pad must be a positive integer for augmentation, got {pad!r}.")
+        if device is None:
+            from deepnets.train import get_device
+            device = get_device()
+        self.device = torch.device(device)
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self.batch_size = batch_size
+        self.shuffle, self.augment, self.pad = shuffle, augment, pad
+        self.size, self.channels = size, channels
+        # Default statistics: Fashion-MNIST's training set (0.2860, 0.3530), computed on load.
+        if mean is None or std is None:
+            ds = load_fashion_mnist()
+            mean, std = ds.mean, ds.std
+        self.mean, self.std = float(mean), float(std)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def num_images(self) -> int:
+        """How many images one epoch yields."""
+        return len(self.images)
+
+    def __len__(self) -> int:
+        return (len(self.images) + self.batch_size - 1) // self.batch_size
+
+    def state_dict(self) -> dict:
+        """The random generator's state, to resume an interrupted run exactly."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict` saved."""
+        self.generator.set_state(state["generator"])
+
+    def __iter__(self):
+        n = len(self.images)
+        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            index = order[start:start + self.batch_size] if order is not None else slice(start, start + self.batch_size)
+            x, y = self.images[index], self.labels[index]
+            if self.augment:
+                x = random_crop_flip(x, self.pad, self.generator)
+            yield self.to_float(x), y
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, H, W] -> normalised float [B, C, size, size], channels_last."""
+        x = x.unsqueeze(1).float().div_(255).sub_(self.mean).div_(self.std)
+        if self.size is not None and self.size != x.shape[-1]:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        if self.channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+def main() -> None:
+    """`python -m deepnets.data [--download]`: find (or fetch) the data and describe it."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--download", action="store_true", help="download into data/ if not found")
+    parser.add_argument("--root", default=None, help="a folder holding the four .gz files")
+    args = parser.parse_args()
+    try:
+        ds = load_fashion_mnist(args.root, download=args.download)
+    except DataError as e:
+        raise SystemExit(str(e)) from None
+    print(f"Fashion-MNIST in {ds.folder}: {len(ds.train_images)} train / {len(ds.test_images)} "
+          f"test images, checksums verified; pixel mean {ds.mean:.4f}, std {ds.std:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Profiles: how much data and time a notebook run spends.
+
+`smoke` is what CI runs (tiny stratified subsets, seconds); `full` is the real lesson
+(all 60,000 training images, minutes on a 2-core CPU) and what committed outputs show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named run size: images per class for the train and test subsets (None = all)."""
+
+    name: str
+    train_per_class: int | None
+    test_per_class: int | None
+
+    @property
+    def is_smoke(self) -> bool:
+        return self.name == "smoke"
+
+    def choose(self, *, full: Any, smoke: Any) -> Any:
+        """The value meant for this profile, e.g. `epochs = P.choose(full=12, smoke=1)`."""
+        return {"full": full, "smoke": smoke}[self.name]
+
+
+PROFILES = {
+    "smoke": Profile("smoke", train_per_class=50, test_per_class=30),
+    "full": Profile("full", train_per_class=None, test_per_class=None),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called `name` ("smoke" or "full")."""
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}. Use one of: {', '.join(PROFILES)} "
+                         f"(set PROFILE in the notebook's first cell or $DEEPNETS_PROFILE).")
+    return PROFILES[name]

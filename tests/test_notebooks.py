@@ -1,0 +1,96 @@
+"""Every notebook runs headless in the smoke profile, and every committed one is tidy.
+
+Notebooks are discovered, so a new `notebooks/NN_name.ipynb` is covered without editing
+this file. (`pytest --nbval-lax notebooks`, run by `make test`, separately re-runs each
+notebook and compares the cells marked `# NBVAL_CHECK_OUTPUT` with their committed output.)
+"""
+
+import json
+import math
+import re
+
+import nbformat
+import papermill
+import pytest
+
+from conftest import NOTEBOOKS, REPO
+
+# The headline figures each notebook's issue asks it to record.
+REQUIRED = {
+    "00_data_and_tools": ["baseline_test_acc", "baseline_params"],
+    "01_alexnet": ["params_torchvision", "params_paper", "relu_speedup", "dropout_gap_on",
+                   "dropout_gap_off", "test_acc"],
+    "02_vgg16": ["params_vgg16", "fc1_param_share", "conv_flop_share", "test_acc", "test_acc_bn"],
+    "03_vanishing_gradient": ["sigmoid20_grad_ratio", "relu_he20_grad_ratio", "acc_sigmoid_deep",
+                              "acc_relu_he", "acc_batchnorm", "acc_residual"],
+    "04_resnet": ["params_resnet50", "params_resnet20", "params_resnet56", "train_err_plain20",
+                  "train_err_plain56", "train_err_resnet20", "train_err_resnet56", "test_acc"],
+}
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/(home|root|work|tmp|usr|Users|opt|mnt|var)/|[A-Z]:\\\\)")
+_runs: dict = {}
+
+
+def run_smoke(nb, tmp_path_factory, monkeypatch, key="first"):
+    """Execute a notebook in the smoke profile into a temp folder; return its results."""
+    if (nb.stem, key) not in _runs:
+        out = tmp_path_factory.mktemp(f"{nb.stem}-{key}")
+        monkeypatch.setenv("DEEPNETS_PROFILE", "smoke")
+        monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(out))
+        monkeypatch.setenv("TQDM_DISABLE", "1")
+        papermill.execute_notebook(str(nb), str(out / nb.name), cwd=str(nb.parent),
+                                   kernel_name="python3", progress_bar=False)
+        _runs[(nb.stem, key)] = json.loads((out / f"{nb.stem}.json").read_text())
+    return _runs[(nb.stem, key)]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_profile(nb, tmp_path_factory, monkeypatch):
+    results = run_smoke(nb, tmp_path_factory, monkeypatch)
+    assert results["profile"] == "smoke" and results["notebook"] == nb.stem
+    for name in REQUIRED.get(nb.stem, []):
+        assert name in results["figures"], f"{nb.stem} did not record {name}"
+    for name, value in {**results["figures"], **results["timings"]}.items():
+        assert not isinstance(value, float) or math.isfinite(value), f"{name} = {value}"
+    assert results["timings"]["wall_seconds"] < 60, "the smoke profile must stay under a minute"
+
+
+def test_same_seed_gives_identical_results(tmp_path_factory, monkeypatch):
+    nb = REPO / "notebooks" / "00_data_and_tools.ipynb"
+    first = run_smoke(nb, tmp_path_factory, monkeypatch)
+    second = run_smoke(nb, tmp_path_factory, monkeypatch, key="second")
+    # Timings (wall clock, images per second) differ run to run by nature; the rest must not.
+    assert {k: v for k, v in first.items() if k != "timings"} == \
+           {k: v for k, v in second.items() if k != "timings"}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_hygiene(nb):
+    book = nbformat.read(nb, as_version=4)
+    nbformat.validate(book)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged parameters"
+    assert "DEEPNETS_PROFILE" in code[0].source
+    counts = [c.execution_count for c in code]
+    assert None not in counts, "every code cell must have been executed"
+    assert counts == sorted(counts) and len(set(counts)) == len(counts), "run top to bottom"
+    outputs = [o for c in code for o in c.outputs]
+    assert outputs, "commit notebooks with their outputs"
+    assert not [o for o in outputs if o.output_type == "error"], "no error outputs"
+    assert not [o for o in outputs if o.get("name") == "stderr" and "Warning" in o.get("text", "")], \
+        "no warnings in outputs"
+    for o in outputs:
+        text = json.dumps({k: v for k, v in o.get("data", {}).items() if not k.startswith("image/")}) \
+            + o.get("text", "")
+        assert not ABSOLUTE_PATH.search(text), f"absolute path in an output: {ABSOLUTE_PATH.search(text)[0]}"
+    assert any("# NBVAL_CHECK_OUTPUT" in c.source for c in code), "mark the deterministic cells"
+    assert nb.stat().st_size < 2_000_000, "keep notebooks small (plots at modest dpi)"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_results_are_full_profile(nb):
+    path = REPO / "notebooks" / "results" / f"{nb.stem}.json"
+    assert path.exists(), f"run `make notebooks` to record {path.name}"
+    data = json.loads(path.read_text())
+    assert data["profile"] == "full"
+    for name in REQUIRED.get(nb.stem, []):
+        assert name in data["figures"]
