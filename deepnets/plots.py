@@ -60,12 +60,12 @@ def image_grid(images: torch.Tensor, labels=None, classes=None, preds=None, ncol
     images = _as_images(images)
     n = len(images)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.35 * ncols, 1.55 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.3 * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
             continue
-        ax.imshow(images[i], cmap="gray_r")  # dark clothes on white read well on a projector
+        ax.imshow(images[i], cmap="gray_r", interpolation="nearest")  # dark clothes on white read well on a projector
         if labels is not None:
             name = classes[int(labels[i])] if classes else str(int(labels[i]))
             if preds is not None:
@@ -115,9 +115,9 @@ def filters(weight: torch.Tensor, title: str = "Learned filters", ncols: int = 1
         f = w[i]
         if f.shape[0] == 3:
             f = (f - f.min()) / (f.max() - f.min() + 1e-8)
-            ax.imshow(f.permute(1, 2, 0))
+            ax.imshow(f.permute(1, 2, 0), interpolation="nearest")
         else:
-            ax.imshow(f[0], cmap="gray")
+            ax.imshow(f[0], cmap="gray", interpolation="nearest")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -132,7 +132,7 @@ def feature_maps(maps: torch.Tensor, title: str = "Feature maps", max_maps: int 
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(maps[i], cmap="viridis")
+            ax.imshow(maps[i], cmap="viridis", interpolation="nearest")
             ax.set_title(f"ch {i}", fontsize=7)
     fig.suptitle(f"{title} ({maps.shape[-2]}x{maps.shape[-1]} each)")
     fig.tight_layout()

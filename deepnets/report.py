@@ -12,6 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+SPEED_START, SPEED_END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
 def _fmt(value) -> str:
@@ -25,7 +26,7 @@ def _fmt(value) -> str:
 def render(results_dir: Path = REPO / "notebooks" / "results") -> str:
     """A Markdown table per notebook: every recorded figure, its device and wall time."""
     parts = []
-    for path in sorted(results_dir.glob("*.json")):
+    for path in sorted(results_dir.glob("[0-9][0-9]_*.json")):
         data = json.loads(path.read_text())
         wall = data["timings"].get("wall_seconds")
         parts.append(f"**{data['notebook']}** — {data['profile']} profile on {data['device']}, "
@@ -37,12 +38,24 @@ def render(results_dir: Path = REPO / "notebooks" / "results") -> str:
     return "\n".join(parts).strip() or "_No full-profile results yet: run `make notebooks`._"
 
 
+def render_speed(path: Path = REPO / "notebooks" / "results" / "bench.json") -> str:
+    """The speed tables from the last `python -m deepnets.bench` run."""
+    from deepnets.bench import render as render_bench
+    if not path.exists():
+        return "_Not measured yet: run `python -m deepnets.bench`._"
+    return render_bench(json.loads(path.read_text()))
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def write_readme(readme: Path = REPO / "README.md") -> None:
-    """Replace the README's results section with a fresh render."""
-    text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{render()}\n{END}{tail}")
+    """Replace the README's results and speed sections with fresh renders."""
+    text = _replace(readme.read_text(), START, END, render())
+    readme.write_text(_replace(text, SPEED_START, SPEED_END, render_speed()))
 
 
 def main() -> None:
