@@ -18,6 +18,12 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 
+# Headless runs (make notebooks, CI) set TQDM_DISABLE=1: one printed line per epoch is
+# the log, and no progress-bar widgets end up in committed notebooks. tqdm's notebook bar
+# ignores that variable by itself, so we honour it here.
+HEADLESS = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's and torch's random generators (CPU and CUDA)."""
     random.seed(seed)
@@ -148,9 +154,8 @@ def fit(model: nn.Module, train_batches, test_batches=None, epochs: int = 1,
             model.train()
             t0 = time.perf_counter()
             loss_sum, correct, seen = 0.0, 0, 0
-            # Pass `disable` only when quiet, so TQDM_DISABLE=1 (headless runs) still applies.
             bar = tqdm(train_batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                       **({} if verbose else {"disable": True}))
+                       disable=not verbose or HEADLESS)
             for step, (x, y) in enumerate(bar):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 logits = model(x)
