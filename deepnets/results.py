@@ -46,7 +46,7 @@ def _plain(value):
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
-        return round(float(value), 6)
+        return float(f"{float(value):.6g}")  # 6 significant figures: 6.5e-16 must not become 0
     raise TypeError(f"Can only record numbers, strings or booleans, got {type(value).__name__}.")
 
 

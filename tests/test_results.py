@@ -12,9 +12,9 @@ def test_record_writes_figures_timings_and_context(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
     r = Results("99_demo", "smoke")
     r.record(test_acc=0.9, params=1234, epoch_seconds=3.2)
-    r.record(other=1.5)
+    r.record(other=1.5, tiny=6.54321e-16)
     data = json.loads((tmp_path / "99_demo.json").read_text())
-    assert data["figures"] == {"other": 1.5, "params": 1234, "test_acc": 0.9}
+    assert data["figures"] == {"other": 1.5, "params": 1234, "test_acc": 0.9, "tiny": 6.54321e-16}
     assert set(data["timings"]) == {"epoch_seconds", "wall_seconds"}
     assert data["profile"] == "smoke" and data["device"].startswith(("cpu", "cuda"))
     with pytest.raises(TypeError, match="Can only record numbers"):
