@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 PROFILE ?= full
 NOTEBOOKS ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 LAB_FLAGS ?=
+# Idle OpenMP threads sleep instead of spinning: on a busy machine (a shared CI runner, a
+# laptop with a browser open) spinning threads slowed training 5-30x in our measurements.
+export OMP_WAIT_POLICY := PASSIVE
 # Progress bars are for people; headless runs print one line per epoch instead.
 HEADLESS := TQDM_DISABLE=1
 
