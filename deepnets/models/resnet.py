@@ -1,0 +1,261 @@
+"""ResNet (He, Zhang, Ren, Sun 2015, "Deep Residual Learning for Image Recognition").
+
+Read it top to bottom like torchvision's ``resnet.py``:
+
+1. the two residual blocks, ``BasicBlock`` (two 3x3 convs, ResNet-18/34 and the paper's
+   CIFAR nets) and ``Bottleneck`` (1x1 -> 3x3 -> 1x1, ResNet-50/101/152);
+2. ``ResNet``: a stem, then *stages*.  Inside a stage the feature-map size and the channel
+   count stay constant, so a stage is just ``blocks`` copies of one block, built by the one
+   function ``ResNet._make_layer``.  Only the first block of a stage may change the shape
+   (stride 2 and/or more channels); its shortcut must then change shape too;
+3. the constructors: ``resnet18 ... resnet152`` (ImageNet layout, state-dict compatible
+   with ``torchvision.models.resnet*``) and ``cifar_resnet(depth)`` (the paper's 6n+2-layer
+   CIFAR nets, section 4.2, and their "plain" twins without shortcuts).
+
+Each block computes ``y = relu(F(x) + shortcut(x))``.  The stacked layers learn the
+*residual* F(x) = H(x) - x of the mapping H(x) we want; if the identity is nearly right,
+F only has to learn a small correction (pushing its weights towards zero is easy).
+
+Shortcuts when a block changes the shape (paper section 3.3):
+- ``"projection"`` (option B, torchvision's choice): 1x1 conv with stride + BatchNorm;
+- ``"zero_pad"`` (option A, the paper's CIFAR nets): take every other pixel and pad the
+  extra channels with zeros -- no parameters, so a ResNet and its plain twin have exactly
+  the same parameter count;
+- ``None``: no shortcut at all, the "plain" net (same layers, nothing added).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "BasicBlock", "Bottleneck", "ZeroPadShortcut", "ResNet",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cifar_resnet",
+]
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with padding 1 (keeps the size when stride is 1); no bias (BN follows)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """1x1 convolution: mixes channels only."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A shortcut: subsample by ``stride``, zero-pad the channels up to ``planes``.
+
+    Parameter-free; used by the paper's CIFAR ResNets when a stage starts
+    (e.g. [B, 16, 28, 28] -> [B, 32, 14, 14]).
+    """
+
+    def __init__(self, planes: int, stride: int):
+        super().__init__()
+        self.planes = planes
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        extra = self.planes - x.shape[1]
+        # F.pad pads the last dims first: (W left, W right, H top, H bottom, C front, C back)
+        return F.pad(x, (0, 0, 0, 0, 0, extra))
+
+    def extra_repr(self) -> str:
+        return f"planes={self.planes}, stride={self.stride}"
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs: conv-BN-ReLU-conv-BN, plus the shortcut, then ReLU.
+
+    ``downsample`` is the shortcut used when the shape changes (None = identity).
+    ``residual=False`` drops the shortcut altogether: the block of a plain net.
+    """
+
+    expansion = 1  # output channels = planes * expansion
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, residual: bool = True):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.residual = residual
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))           # F(x)
+        if self.residual:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = out + identity                   # F(x) + x
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 (reduce channels) -> 3x3 (stride here, as in torchvision "v1.5") -> 1x1 (expand x4).
+
+    The 3x3 conv works on ``planes`` channels, a quarter of the block's output, which keeps
+    deep nets affordable: ResNet-50 has more layers than ResNet-34 but similar FLOPs.
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, residual: bool = True):
+        super().__init__()
+        width = planes
+        self.conv1 = conv1x1(inplanes, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.residual = residual
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))            # F(x)
+        if self.residual:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = out + identity                   # F(x) + x
+        return self.relu(out)
+
+
+class ResNet(nn.Module):
+    """stem -> stages (``layer1``, ``layer2``, ...) -> global average pool -> fc.
+
+    block:       ``BasicBlock`` or ``Bottleneck``.
+    layers:      blocks per stage, e.g. [3, 4, 6, 3] for ResNet-50.
+    widths:      ``planes`` per stage (a block outputs planes * block.expansion channels).
+    stem:        ``"imagenet"`` (7x7/2 conv + 3x3/2 max pool) or ``"cifar"`` (one 3x3 conv).
+    shortcut:    ``"projection"`` (option B), ``"zero_pad"`` (option A) or ``None`` (plain net).
+    The first stage keeps the stem's resolution, every later stage halves it (stride 2).
+    Module names match torchvision's, so its state dicts load with ``strict=True``.
+    """
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: list[int],
+                 widths: tuple[int, ...] = (64, 128, 256, 512), num_classes: int = 1000,
+                 in_channels: int = 3, stem: str = "imagenet",
+                 shortcut: str | None = "projection", zero_init_residual: bool = False):
+        super().__init__()
+        if len(layers) != len(widths):
+            raise ValueError(f"layers {list(layers)} and widths {list(widths)} need one entry per stage")
+        if stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        if shortcut not in ("projection", "zero_pad", None):
+            raise ValueError(f"shortcut must be 'projection', 'zero_pad' or None, got {shortcut!r}")
+        self.shortcut = shortcut
+        self.inplanes = widths[0]  # channels entering the next block; _make_layer updates it
+
+        if stem == "imagenet":     # 224 -> 112 (7x7 conv, stride 2) -> 56 (max pool)
+            self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2,
+                                   padding=3, bias=False)
+        else:                      # small images: one 3x3 conv, keep the resolution
+            self.conv1 = conv3x3(in_channels, self.inplanes)
+        self.bn1 = nn.BatchNorm2d(self.inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        if stem == "imagenet":
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        else:
+            self.maxpool = nn.Identity()
+
+        # One stage per entry; names layer1, layer2, ... as in torchvision.
+        self.stage_names = []
+        for i, (planes, blocks) in enumerate(zip(widths, layers)):
+            stride = 1 if i == 0 else 2
+            name = f"layer{i + 1}"
+            self.add_module(name, self._make_layer(block, planes, blocks, stride))
+            self.stage_names.append(name)
+
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(widths[-1] * block.expansion, num_classes)
+
+        # He initialisation for convs (the paper's [13]), BN starts as the identity.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+        if zero_init_residual:     # each residual block starts as the identity
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.constant_(m.bn3.weight, 0)
+                elif isinstance(m, BasicBlock):
+                    nn.init.constant_(m.bn2.weight, 0)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        """One stage: ``blocks`` blocks; only the first may change the shape."""
+        out_planes = planes * block.expansion
+        downsample = None
+        if self.shortcut is not None and (stride != 1 or self.inplanes != out_planes):
+            if self.shortcut == "projection":      # option B: 1x1 conv (+ BN)
+                downsample = nn.Sequential(conv1x1(self.inplanes, out_planes, stride),
+                                           nn.BatchNorm2d(out_planes))
+            else:                                  # option A: subsample + zero channels
+                downsample = ZeroPadShortcut(out_planes, stride)
+        residual = self.shortcut is not None
+
+        layers = [block(self.inplanes, planes, stride, downsample, residual)]
+        self.inplanes = out_planes
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes, residual=residual))
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(x)
+
+
+# ImageNet ResNets (paper Table 1). State dicts match torchvision.models.resnet*.
+
+def resnet18(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def resnet34(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def resnet50(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def resnet101(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def resnet152(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+# The paper's CIFAR-10 nets (section 4.2): a 3x3 conv, then 3 stages of 2n 3x3 convs with
+# 16/32/64 filters on maps of size 32/16/8 (28/14/7 for Fashion-MNIST), global average
+# pooling and a fully-connected layer: 6n + 2 weighted layers.
+
+def cifar_resnet(depth: int, shortcut: bool = True, in_channels: int = 1, num_classes: int = 10,
+                 widths: tuple[int, int, int] = (16, 32, 64)) -> ResNet:
+    """ResNet-``depth`` (``shortcut=True``, option A) or its plain twin (``shortcut=False``).
+
+    depth = 6n + 2: 20, 32, 44, 56, 110, ... ; each stage has n BasicBlocks.
+    """
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6 != 0:
+        raise ValueError(f"CIFAR-style ResNet depth must be 6n+2 with n >= 1 "
+                         f"(8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
+    n = (depth - 2) // 6
+    return ResNet(BasicBlock, [n, n, n], widths=widths, num_classes=num_classes,
+                  in_channels=in_channels, stem="cifar",
+                  shortcut="zero_pad" if shortcut else None)
