@@ -1,0 +1,300 @@
+"""`python -m deepnets.bench`: the course's speed, side by side with torchvision's, in one run.
+
+1. data:   one epoch of the 60k training images through `Batches` vs torchvision's
+           FashionMNIST + ToTensor + DataLoader (workers 0 and 2), at 28x28 and resized to 224;
+2. models: training images/s (forward + backward + SGD step, batch 8, 224x224x3) of the
+           course's AlexNet, VGG16, ResNet-50 vs torchvision's;
+3. the CPU-sized nets the notebooks train: images/s and achieved GFLOP/s (FLOPs of forward
+           and backward counted by FlopCounterMode) against this machine's fp32 matmul peak;
+4. speed-ups tried in the training loop (channels_last, inference_mode, evaluation batch size,
+           torch.compile) and the smoke-profile wall time of each notebook.
+
+`--quick` (under a minute) measures fewer images and steps and skips the slowest parts.
+Figures go to `notebooks/results/bench.json`, from which the README's speed section is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+import deepnets
+from deepnets import models
+from deepnets.results import REPO, device_name
+
+OUT = REPO / "notebooks" / "results" / "bench.json"
+
+
+def _median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------------------- 1. data
+def _torchvision_root(ds) -> Path:
+    """torchvision's FashionMNIST wants the unpacked idx files in <root>/FashionMNIST/raw/."""
+    root = REPO / "build" / "torchvision-data"
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in deepnets.data.FILES:
+        target = raw / name.removesuffix(".gz")
+        if not target.exists():
+            target.write_bytes(gzip.open(ds.folder / name).read())
+    return root
+
+
+def bench_data(n_images: int) -> dict:
+    """Images/s of one pass over `n_images` training images, ours vs torchvision's."""
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+
+    ds = deepnets.load_fashion_mnist()
+    root = _torchvision_root(ds)
+    out = {}
+    for size in (None, 224):
+        label = "28" if size is None else "224"
+        ours = deepnets.Batches(ds.train_images[:n_images], ds.train_labels[:n_images],
+                                batch_size=256, shuffle=True, size=size, device="cpu")
+        t0 = time.perf_counter()
+        for _ in ours:
+            pass
+        out[f"data_{label}_ours_img_per_sec"] = n_images / (time.perf_counter() - t0)
+        steps = ([transforms.Resize(224)] if size else []) + [
+            transforms.ToTensor(), transforms.Normalize((ds.mean,), (ds.std,))]
+        tv = torchvision.datasets.FashionMNIST(str(root), train=True, download=False,
+                                               transform=transforms.Compose(steps))
+        tv = Subset(tv, range(n_images))
+        for workers in (0, 2):
+            loader = DataLoader(tv, batch_size=256, shuffle=True, num_workers=workers)
+            t0 = time.perf_counter()
+            for _ in loader:
+                pass
+            out[f"data_{label}_torchvision_w{workers}_img_per_sec"] = n_images / (time.perf_counter() - t0)
+        best = max(out[f"data_{label}_torchvision_w0_img_per_sec"], out[f"data_{label}_torchvision_w2_img_per_sec"])
+        out[f"data_{label}_ratio"] = out[f"data_{label}_ours_img_per_sec"] / best
+    return out
+
+
+# ---------------------------------------------------------------------------- 2. models
+def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def bench_imagenet_models(names: list[str], steps: int) -> dict:
+    """Training images/s at 224x224x3, batch 8: the course's nets vs torchvision's."""
+    out = {}
+    x = torch.randn(8, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (8,))
+    for name in names:
+        ours = getattr(models, name)().to(memory_format=torch.channels_last).train()
+        theirs = getattr(torchvision.models, name)().to(memory_format=torch.channels_last).train()
+        step_ours, step_theirs = _train_step(ours, x, y), _train_step(theirs, x, y)
+        step_ours(), step_theirs()  # warm-up
+        t_ours, t_theirs = [], []
+        for _ in range(steps):  # alternate, so drift in machine speed hits both alike
+            t0 = time.perf_counter(); step_ours(); t_ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter(); step_theirs(); t_theirs.append(time.perf_counter() - t0)
+        out[f"{name}_ours_img_per_sec"] = 8 / statistics.median(t_ours)
+        out[f"{name}_torchvision_img_per_sec"] = 8 / statistics.median(t_theirs)
+        out[f"{name}_ratio"] = out[f"{name}_ours_img_per_sec"] / out[f"{name}_torchvision_img_per_sec"]
+    return out
+
+
+# ---------------------------------------------------------------------------- 3. CPU-sized nets
+def fashion_resnet() -> nn.Module:
+    """Notebook 04's final net: CIFAR ResNet-14 at widths 32/64/128, max pool after the stem."""
+    model = models.cifar_resnet(14, widths=(32, 64, 128))
+    model.maxpool = nn.MaxPool2d(2)
+    return model
+
+
+def training_nets() -> dict:
+    """The nets the notebooks train for their headline result, and their input size."""
+    return {
+        "lenet5 (00)": (lambda: models.lenet5(), 28),
+        "alexnet_small (01)": (lambda: models.alexnet_small(init="kaiming"), 28),
+        "vgg_a_bn (02)": (lambda: models.vgg("A", True, num_classes=10, in_channels=1, input_size=32,
+                                             width=0.25, fc_width=256, dropout=0.0), 32),
+        "resnet14_wide (04)": (fashion_resnet, 28),
+    }
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's practical fp32 peak: a large matrix product, best of `repeats`."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_time_once(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _time_once(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def train_flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of one forward + backward pass, as FlopCounterMode counts them."""
+    with FlopCounterMode(display=False) as counter:
+        nn.functional.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def bench_training_nets(steps: int, batch: int = 128) -> dict:
+    """Images/s and GFLOP/s of each CPU-sized net, NCHW vs channels_last."""
+    out = {}
+    for label, (build, size) in training_nets().items():
+        key = label.split(" ")[0]
+        model = build().train()
+        x = torch.randn(batch, 1, size, size)
+        y = torch.randint(0, 10, (batch,))
+        flops = train_flops(model, x, y)
+        for fmt, memory_format in (("nchw", torch.contiguous_format), ("cl", torch.channels_last)):
+            model = model.to(memory_format=memory_format)
+            xs = x.contiguous(memory_format=memory_format)
+            seconds = _median_time(_train_step(model, xs, y), steps)
+            out[f"{key}_{fmt}_img_per_sec"] = batch / seconds
+            out[f"{key}_{fmt}_gflops"] = flops / seconds / 1e9
+        out[f"{key}_train_gflop_per_img"] = flops / batch / 1e9
+    return out
+
+
+# ---------------------------------------------------------------------------- 4. speed-ups
+def bench_speedups(quick: bool) -> dict:
+    """Evaluation: no_grad vs inference_mode, batch 256 vs 1000; torch.compile for training."""
+    out = {}
+    ds = deepnets.load_fashion_mnist()
+    model = fashion_resnet().eval().to(memory_format=torch.channels_last)
+    n = 2000 if quick else 10000
+    for batch in (256, 1000):
+        b = deepnets.Batches(ds.test_images[:n], ds.test_labels[:n], batch_size=batch, device="cpu")
+        for mode, ctx in (("no_grad", torch.no_grad), ("inference_mode", torch.inference_mode)):
+            def run():
+                with ctx():
+                    for x, _ in b:
+                        model(x)
+            out[f"eval_b{batch}_{mode}_img_per_sec"] = n / _median_time(run, 1 if quick else 2)
+    if not quick:
+        x = torch.randn(128, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (128,))
+        eager = fashion_resnet().train().to(memory_format=torch.channels_last)
+        out["compile_eager_img_per_sec"] = 128 / _median_time(_train_step(eager, x, y), 10)
+        compiled = torch.compile(fashion_resnet().train().to(memory_format=torch.channels_last))
+        step = _train_step(compiled, x, y)
+        t0 = time.perf_counter()
+        step()
+        out["compile_warmup_seconds"] = time.perf_counter() - t0
+        out["compile_img_per_sec"] = 128 / _median_time(step, 10, warmup=1)
+    return out
+
+
+def bench_notebooks() -> dict:
+    """Wall time of each notebook executed in the smoke profile (kernel start included)."""
+    out = {}
+    env = {**os.environ, "DEEPNETS_PROFILE": "smoke", "TQDM_DISABLE": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        env["DEEPNETS_RESULTS_DIR"] = tmp
+        for nb in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "papermill", "--cwd", str(nb.parent), str(nb),
+                            str(Path(tmp) / nb.name), "-k", "python3", "--no-progress-bar"],
+                           env=env, check=True, capture_output=True)
+            out[f"smoke_{nb.stem}_seconds"] = time.perf_counter() - t0
+    out["smoke_all_notebooks_seconds"] = sum(out.values())
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+def render(figures: dict) -> str:
+    """The README's speed section, as Markdown tables."""
+    f = figures["figures"]
+    lines = [f"Measured by `python -m deepnets.bench{' --quick' if figures['quick'] else ''}` on "
+             f"{figures['device']}, torch {figures['torch']}, in one run "
+             f"({figures['wall_seconds']:.0f} s).", "",
+             "| data, one epoch of training images, batch 256 | ours img/s | torchvision w0 | w2 | ratio |",
+             "|---|---|---|---|---|"]
+    for s in ("28", "224"):
+        lines.append(f"| 28x28{' resized to 224' if s == '224' else ''} | "
+                     f"{f[f'data_{s}_ours_img_per_sec']:,.0f} | {f[f'data_{s}_torchvision_w0_img_per_sec']:,.0f} | "
+                     f"{f[f'data_{s}_torchvision_w2_img_per_sec']:,.0f} | {f[f'data_{s}_ratio']:.1f}x |")
+    lines += ["", "| training, 224x224x3, batch 8 | ours img/s | torchvision img/s | ratio |", "|---|---|---|---|"]
+    for name in ("alexnet", "vgg16", "resnet50"):
+        if f"{name}_ratio" in f:
+            lines.append(f"| {name} | {f[f'{name}_ours_img_per_sec']:.2f} | "
+                         f"{f[f'{name}_torchvision_img_per_sec']:.2f} | {f[f'{name}_ratio']:.2f} |")
+    peak = f["matmul_gflops"]
+    lines += ["", f"fp32 matmul peak (2048², {figures['threads']} threads): {peak:.0f} GFLOP/s", "",
+              "| CPU-sized net, batch 128, 28x28 | GFLOP/img (train) | img/s NCHW | img/s channels_last | GFLOP/s | % of peak |",
+              "|---|---|---|---|---|---|"]
+    for label in training_nets():
+        k = label.split(" ")[0]
+        best = max(f[f"{k}_nchw_gflops"], f[f"{k}_cl_gflops"])
+        lines.append(f"| {label} | {f[f'{k}_train_gflop_per_img']:.3f} | {f[f'{k}_nchw_img_per_sec']:,.0f} | "
+                     f"{f[f'{k}_cl_img_per_sec']:,.0f} | {best:.0f} | {100 * best / peak:.0f}% |")
+    smoke = {k: v for k, v in f.items() if k.startswith("smoke_")}
+    if smoke:
+        lines += ["", "| notebook, smoke profile | wall time |", "|---|---|"]
+        lines += [f"| {k.removeprefix('smoke_').removesuffix('_seconds')} | {v:.0f} s |" for k, v in smoke.items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="under a minute: fewer images and steps")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"JSON output (default {OUT.relative_to(REPO)})")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    figures = {}
+    sections = [
+        ("data", lambda: bench_data(10_000 if args.quick else 60_000)),
+        ("models", lambda: bench_imagenet_models(["alexnet", "resnet50"] if args.quick
+                                                 else ["alexnet", "vgg16", "resnet50"], 2 if args.quick else 3)),
+        ("matmul", lambda: {"matmul_gflops": matmul_gflops()}),
+        ("training nets", lambda: bench_training_nets(3 if args.quick else 10)),
+        ("speed-ups", lambda: bench_speedups(args.quick)),
+    ]
+    if not args.quick:
+        sections.append(("notebooks", bench_notebooks))
+    for name, run in sections:
+        t = time.perf_counter()
+        figures.update(run())
+        print(f"[{name}: {time.perf_counter() - t:.0f} s]", file=sys.stderr)
+    data = {"device": device_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "quick": args.quick,
+            "wall_seconds": time.perf_counter() - t0,
+            "figures": {k: round(v, 4) for k, v in figures.items()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    print(render(data))
+
+
+if __name__ == "__main__":
+    main()
