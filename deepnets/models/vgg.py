@@ -1,0 +1,310 @@
+"""VGG (Simonyan & Zisserman 2014, "Very Deep Convolutional Networks for Large-Scale
+Image Recognition"), laid out like torchvision's ``torchvision.models.vgg``.
+
+One config list per network (Table 1 of the paper, configurations A, B, D and E)
+builds VGG11, VGG13, VGG16 and VGG19, with or without batch norm. At the defaults the
+models are weight-compatible with torchvision's: the same ``features.N`` and
+``classifier.N`` keys, so ``vgg16().load_state_dict(torchvision_vgg16.state_dict())``
+works with ``strict=True`` and gives the same outputs.
+
+Unlike torchvision, the width (a channel multiplier), the input channels, the input size
+and the width of the classifier are arguments, so the same code builds the
+138-million-parameter ImageNet net and a CPU-sized one for 28x28 or 32x32 grey images::
+
+    vgg16()                                                   # ImageNet, 224x224x3
+    vgg11_bn(num_classes=10, in_channels=1, input_size=32,    # Fashion-MNIST resized
+             width=0.25, fc_width=256, fc_std=None)           # to 32x32
+    vgg([32, 32, "M", 64, 64, "M"], in_channels=1, input_size=28, num_classes=10)
+
+(``fc_std=None``: He initialisation for a narrow classifier; the paper's N(0, 0.01) is
+sized for 4096 units.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import torch
+import torch.nn as nn
+
+__all__ = [
+    "VGG",
+    "cfgs",
+    "make_layers",
+    "vgg",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "receptive_field",
+]
+
+Config = list[Union[int, str]]
+
+# Table 1 of the paper. A number is a 3x3 convolution (stride 1, padding 1) with that many
+# output channels, followed by ReLU; "M" is a 2x2 max-pool with stride 2.
+cfgs: dict[str, Config] = {
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG11
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG13
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+          512, 512, 512, "M", 512, 512, 512, "M"],  # VGG16
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+          512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],  # VGG19
+}
+
+
+class VGG(nn.Module):
+    """``features`` (the conv/pool stack) -> ``avgpool`` -> flatten -> ``classifier``.
+
+    The classifier is fc1 -> ReLU -> Dropout -> fc2 -> ReLU -> Dropout -> fc3, as in the
+    paper and torchvision (``classifier.0``, ``classifier.3``, ``classifier.6``). fc1's
+    input size is ``feature_channels * feature_size ** 2``: 512 * 7 * 7 = 25088 for
+    224x224 inputs. ``avgpool`` (adaptive average pooling to ``feature_size``) is a no-op
+    at the input size the model was built for and, as in torchvision, lets larger inputs
+    through.
+    """
+
+    def __init__(
+        self,
+        features: nn.Sequential,
+        num_classes: int = 1000,
+        init_weights: bool = True,
+        dropout: float = 0.5,
+        *,
+        feature_size: int = 7,
+        fc_width: int = 4096,
+        fc_std: Optional[float] = 0.01,
+    ) -> None:
+        super().__init__()
+        convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise ValueError("features must contain at least one nn.Conv2d.")
+        self.in_channels = convs[0].in_channels
+        self.num_pools = sum(isinstance(m, nn.MaxPool2d) for m in features.modules())
+        feature_channels = convs[-1].out_channels
+
+        self.features = features
+        self.avgpool = nn.AdaptiveAvgPool2d((feature_size, feature_size))
+        self.classifier = nn.Sequential(
+            nn.Linear(feature_channels * feature_size * feature_size, fc_width),  # fc1
+            nn.ReLU(True),
+            nn.Dropout(p=dropout),
+            nn.Linear(fc_width, fc_width),  # fc2
+            nn.ReLU(True),
+            nn.Dropout(p=dropout),
+            nn.Linear(fc_width, num_classes),  # fc3
+        )
+        if init_weights:
+            # torchvision's initialisation (the paper pre-trained A and copied its
+            # weights into the deeper nets; He init makes that unnecessary). The fc
+            # layers' N(0, 0.01) suits 4096 units: each layer scales the signal by about
+            # 0.01 * sqrt(fan_in), 0.64 at 4096 but 0.16 at 256, so narrow classifiers
+            # start with vanishing logits and gradients; fc_std=None uses He init there.
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    if m.bias is not None:
+                        nn.init.constant_(m.bias, 0)
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
+                elif isinstance(m, nn.Linear):
+                    if fc_std is None:
+                        nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                    else:
+                        nn.init.normal_(m.weight, 0, fc_std)
+                    nn.init.constant_(m.bias, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, self.num_pools)
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        x = self.classifier(x)
+        return x
+
+
+def make_layers(cfg: Config, batch_norm: bool = False, in_channels: int = 3,
+                width: float = 1.0) -> nn.Sequential:
+    """The conv/pool stack for one config: conv3x3 [-> BatchNorm] -> ReLU per number,
+    MaxPool2d(2, 2) per "M". Channel counts are multiplied by ``width`` (rounded, at
+    least 1)."""
+    layers: list[nn.Module] = []
+    for v in cfg:
+        if v == "M":
+            layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+        else:
+            channels = _scale(v, width)
+            conv2d = nn.Conv2d(in_channels, channels, kernel_size=3, padding=1)
+            if batch_norm:
+                layers += [conv2d, nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+            else:
+                layers += [conv2d, nn.ReLU(inplace=True)]
+            in_channels = channels
+    return nn.Sequential(*layers)
+
+
+def vgg(
+    cfg: Union[str, Config] = "D",
+    batch_norm: bool = False,
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    input_size: int = 224,
+    width: float = 1.0,
+    fc_width: int = 4096,
+    dropout: float = 0.5,
+    init_weights: bool = True,
+    fc_std: Optional[float] = 0.01,
+) -> VGG:
+    """A VGG from a config name ("A", "B", "D", "E") or a config list of ints and "M".
+
+    Args:
+        cfg: which network; a list builds your own (e.g. ``[32, 32, "M", 64, 64, "M"]``).
+        batch_norm: BatchNorm2d after every convolution (torchvision's ``vgg16_bn``).
+        num_classes: outputs of fc3.
+        in_channels: channels of the input images (3 for RGB, 1 for grey).
+        input_size: height = width of the input the model is built for. Each "M"
+            halves it (rounding down), so the five pools of A-E need at least 32; fc1
+            takes the last feature map, ``input_size // 2**pools`` on a side.
+        width: multiplies every conv's channel count (0.25 turns 64..512 into 16..128).
+        fc_width: units of fc1 and fc2 (4096 in the paper).
+        dropout: dropout probability before fc2 and fc3.
+        init_weights: torchvision's initialisation (He for convs, N(0, fc_std) for fcs).
+        fc_std: standard deviation of the fc weights at initialisation; 0.01 (paper and
+            torchvision) is sized for 4096-wide layers. None: He init (std
+            sqrt(2 / fan_in)), which keeps a narrow classifier's signal from vanishing.
+    """
+    config = _resolve_cfg(cfg)
+    for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
+                        ("input_size", input_size), ("fc_width", fc_width)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if not width > 0:
+        raise ValueError(f"width must be a positive channel multiplier (e.g. 1.0 or 0.25), "
+                         f"got {width!r}.")
+    if fc_std is not None and not fc_std > 0:
+        raise ValueError(f"fc_std must be positive or None (He init), got {fc_std!r}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    num_pools = config.count("M")
+    feature_size = input_size // 2 ** num_pools
+    if feature_size < 1:
+        raise ValueError(_too_small_message(input_size, num_pools, "input_size"))
+    features = make_layers(config, batch_norm=batch_norm, in_channels=in_channels, width=width)
+    return VGG(features, num_classes=num_classes, init_weights=init_weights, dropout=dropout,
+               feature_size=feature_size, fc_width=fc_width, fc_std=fc_std)
+
+
+def vgg11(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG11, configuration A (8 conv + 3 fc). Keyword arguments as in :func:`vgg`."""
+    return vgg("A", False, num_classes=num_classes, **kwargs)
+
+
+def vgg11_bn(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG11 with batch norm. Keyword arguments as in :func:`vgg`."""
+    return vgg("A", True, num_classes=num_classes, **kwargs)
+
+
+def vgg13(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG13, configuration B (10 conv + 3 fc). Keyword arguments as in :func:`vgg`."""
+    return vgg("B", False, num_classes=num_classes, **kwargs)
+
+
+def vgg13_bn(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG13 with batch norm. Keyword arguments as in :func:`vgg`."""
+    return vgg("B", True, num_classes=num_classes, **kwargs)
+
+
+def vgg16(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG16, configuration D (13 conv + 3 fc): 138,357,544 parameters at the defaults,
+    the same state_dict keys as ``torchvision.models.vgg16``. Keyword arguments as in
+    :func:`vgg`."""
+    return vgg("D", False, num_classes=num_classes, **kwargs)
+
+
+def vgg16_bn(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG16 with batch norm (``torchvision.models.vgg16_bn``'s layout). Keyword
+    arguments as in :func:`vgg`."""
+    return vgg("D", True, num_classes=num_classes, **kwargs)
+
+
+def vgg19(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG19, configuration E (16 conv + 3 fc). Keyword arguments as in :func:`vgg`."""
+    return vgg("E", False, num_classes=num_classes, **kwargs)
+
+
+def vgg19_bn(num_classes: int = 1000, **kwargs: Any) -> VGG:
+    """VGG19 with batch norm. Keyword arguments as in :func:`vgg`."""
+    return vgg("E", True, num_classes=num_classes, **kwargs)
+
+
+def receptive_field(layers: nn.Module) -> int:
+    """Side length, in input pixels, of the window one output unit of ``layers`` sees.
+
+    Walks the Conv2d / MaxPool2d / AvgPool2d modules in registration order (a chain, as
+    in ``VGG.features``) with the usual recurrence: each layer widens the window by
+    ``(kernel - 1) * dilation * jump``, where ``jump`` is the product of the strides
+    before it. Square kernels assumed. Two stacked 3x3 convs give 5, three give 7.
+    """
+    field, jump = 1, 1
+    for m in layers.modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            kernel, stride = _first(m.kernel_size), _first(m.stride)
+            dilation = _first(getattr(m, "dilation", 1))
+            field += (kernel - 1) * dilation * jump
+            jump *= stride
+    return field
+
+
+def _first(v: Union[int, tuple[int, ...]]) -> int:
+    return v[0] if isinstance(v, tuple) else v
+
+
+def _scale(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+def _resolve_cfg(cfg: Union[str, Config]) -> Config:
+    if isinstance(cfg, str):
+        if cfg not in cfgs:
+            raise ValueError(f"Unknown VGG config {cfg!r}; use one of {sorted(cfgs)} "
+                             f"(A=VGG11, B=VGG13, D=VGG16, E=VGG19) or a list like "
+                             f"[64, 64, 'M', 128, 128, 'M'].")
+        return list(cfgs[cfg])
+    config = list(cfg)
+    bad = [v for v in config
+           if v != "M" and not (isinstance(v, int) and not isinstance(v, bool) and v > 0)]
+    if bad or not any(v != "M" for v in config):
+        raise ValueError(f"A VGG config is a list of positive ints (3x3 conv output channels) "
+                         f"and 'M' (2x2 max-pool) with at least one conv; got {cfg!r}.")
+    return config
+
+
+def _too_small_message(size: int, num_pools: int, what: str) -> str:
+    sizes = [size]
+    for _ in range(num_pools):
+        sizes.append(sizes[-1] // 2)
+    path = " -> ".join(str(s) for s in sizes)
+    return (f"{what}={size} is too small for {num_pools} max-pools: each halves the size "
+            f"({path}). Use an input of at least {2 ** num_pools} pixels (e.g. resize "
+            f"28x28 Fashion-MNIST to 32 with Batches(size=32)) or a config with at most "
+            f"{max(size.bit_length() - 1, 0)} 'M' entries.")
+
+
+def _check_input(x: torch.Tensor, in_channels: int, num_pools: int) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"VGG expects a batch of images [N, C, H, W], got shape "
+                         f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0).")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"This VGG was built for {in_channels}-channel images but got "
+                         f"{x.shape[1]} channels (input shape {tuple(x.shape)}). Build it with "
+                         f"in_channels={x.shape[1]}, or convert the images (grey -> RGB: "
+                         f"Batches(channels=3) or x.expand(-1, 3, -1, -1)).")
+    smallest = min(x.shape[2], x.shape[3])
+    if smallest < 2 ** num_pools:
+        raise ValueError(_too_small_message(smallest, num_pools, "input height/width"))
