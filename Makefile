@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 PROFILE ?= full
 NOTEBOOKS ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 LAB_FLAGS ?=
-# Idle OpenMP threads sleep instead of spinning: on a busy machine (a shared CI runner, a
-# laptop with a browser open) spinning threads slowed training 5-30x in our measurements.
-export OMP_WAIT_POLICY := PASSIVE
+# OpenMP is left at its default (idle threads spin a moment before sleeping): fastest when
+# one notebook has the CPU to itself. If two torch processes share the cores, run
+# `OMP_WAIT_POLICY=PASSIVE make ...`; `python -m deepnets.bench` measures both cases.
 # Progress bars are for people; headless runs print one line per epoch instead.
 HEADLESS := TQDM_DISABLE=1
 

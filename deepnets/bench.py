@@ -136,13 +136,13 @@ def fashion_resnet() -> nn.Module:
 
 
 def training_nets() -> dict:
-    """The nets the notebooks train for their headline result, and their input size."""
+    """The nets the notebooks train for their headline result: builder, input size, batch size."""
     return {
-        "lenet5 (00)": (lambda: models.lenet5(), 28),
-        "alexnet_small (01)": (lambda: models.alexnet_small(init="kaiming"), 28),
+        "lenet5 (00)": (lambda: models.lenet5(), 28, 128),
+        "alexnet_small (01)": (lambda: models.alexnet_small(init="kaiming"), 28, 128),
         "vgg_a_bn (02)": (lambda: models.vgg("A", True, num_classes=10, in_channels=1, input_size=32,
-                                             width=0.25, fc_width=256, dropout=0.0), 32),
-        "resnet14_wide (04)": (fashion_resnet, 28),
+                                             width=0.25, fc_width=256, dropout=0.0), 32, 128),
+        "resnet14_wide (04)": (fashion_resnet, 28, 256),
     }
 
 
@@ -168,10 +168,10 @@ def train_flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def bench_training_nets(steps: int, batch: int = 128) -> dict:
-    """Images/s and GFLOP/s of each CPU-sized net, NCHW vs channels_last."""
+def bench_training_nets(steps: int) -> dict:
+    """Images/s and GFLOP/s of each CPU-sized net at its notebook's batch size, NCHW vs channels_last."""
     out = {}
-    for label, (build, size) in training_nets().items():
+    for label, (build, size, batch) in training_nets().items():
         key = label.split(" ")[0]
         model = build().train()
         x = torch.randn(batch, 1, size, size)
@@ -216,6 +216,46 @@ def bench_speedups(quick: bool) -> dict:
     return out
 
 
+def _worker(steps: int, batch: int) -> float:
+    """Training images/s of notebook 04's net in this process (for `bench_threads`)."""
+    model = fashion_resnet().train().to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    return batch / _median_time(_train_step(model, x, y), steps, warmup=2)
+
+
+def _run_workers(env: dict, copies: int, steps: int, batch: int) -> float:
+    """Start `copies` worker processes at once; their images/s added up."""
+    cmd = [sys.executable, "-m", "deepnets.bench", "--worker", str(steps), "--batch", str(batch)]
+    # Start from an environment without OpenMP settings, so only `env`'s apply.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OMP_")}, **env}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(copies)]
+    outputs = [proc.communicate()[0] for proc in procs]
+    if any(proc.returncode for proc in procs):
+        raise RuntimeError(f"a benchmark worker failed: {outputs}")
+    return sum(float(out.split()[-1]) for out in outputs)
+
+
+def bench_threads(steps: int) -> dict:
+    """OpenMP settings, each in fresh processes (they are read once, at start-up).
+
+    Idle threads either spin (the default: they wake fast) or sleep (PASSIVE: they free the
+    core). Alone, spinning wins; when two processes share the cores, spinning threads steal
+    each other's time. Training batch 128 vs 256 is measured alongside.
+    """
+    default = {"OMP_NUM_THREADS": str(torch.get_num_threads())}
+    passive = {**default, "OMP_WAIT_POLICY": "PASSIVE"}
+    return {
+        "threads_default_img_per_sec": _run_workers(default, 1, steps, 128),
+        "threads_passive_img_per_sec": _run_workers(passive, 1, steps, 128),
+        "threads_one_img_per_sec": _run_workers({"OMP_NUM_THREADS": "1"}, 1, steps, 128),
+        "threads_default_batch256_img_per_sec": _run_workers(default, 1, steps, 256),
+        "threads_two_processes_default_img_per_sec": _run_workers(default, 2, steps, 128),
+        "threads_two_processes_passive_img_per_sec": _run_workers(passive, 2, steps, 128),
+    }
+
+
 def bench_notebooks() -> dict:
     """Wall time of each notebook executed in the smoke profile (kernel start included)."""
     out = {}
@@ -233,6 +273,25 @@ def bench_notebooks() -> dict:
 
 
 # ---------------------------------------------------------------------------- report
+def bars(figures: dict) -> list[tuple[str, str, bool]]:
+    """Each speed target next to what was measured, and whether it was met."""
+    f, out = figures["figures"], []
+    out.append(("data at 28x28: >= 50x torchvision's best", f"{f['data_28_ratio']:.1f}x", f["data_28_ratio"] >= 50))
+    out.append(("data resized to 224: >= 4x torchvision's best", f"{f['data_224_ratio']:.1f}x",
+                f["data_224_ratio"] >= 4))
+    for name in ("alexnet", "vgg16", "resnet50"):
+        if f"{name}_ratio" in f:
+            out.append((f"{name}: >= 0.95x torchvision's speed", f"{f[f'{name}_ratio']:.2f}x", f[f"{name}_ratio"] >= 0.95))
+    for label in training_nets():
+        k = label.split(" ")[0]
+        share = max(f[f"{k}_nchw_gflops"], f[f"{k}_cl_gflops"]) / f["matmul_gflops"]
+        out.append((f"{label}: >= 50% of the matmul peak", f"{share:.0%}", share >= 0.5))
+    if "smoke_all_notebooks_seconds" in f:
+        total = f["smoke_all_notebooks_seconds"]
+        out.append(("all notebooks, smoke profile: < 180 s", f"{total:.0f} s", total < 180))
+    return out
+
+
 def render(figures: dict) -> str:
     """The README's speed section, as Markdown tables."""
     f = figures["figures"]
@@ -252,13 +311,32 @@ def render(figures: dict) -> str:
                          f"{f[f'{name}_torchvision_img_per_sec']:.2f} | {f[f'{name}_ratio']:.2f} |")
     peak = f["matmul_gflops"]
     lines += ["", f"fp32 matmul peak (2048², {figures['threads']} threads): {peak:.0f} GFLOP/s", "",
-              "| CPU-sized net, batch 128, 28x28 | GFLOP/img (train) | img/s NCHW | img/s channels_last | GFLOP/s | % of peak |",
+              "| CPU-sized net, its notebook's batch size | GFLOP/img (train) | img/s NCHW | img/s channels_last | GFLOP/s | % of peak |",
               "|---|---|---|---|---|---|"]
     for label in training_nets():
         k = label.split(" ")[0]
         best = max(f[f"{k}_nchw_gflops"], f[f"{k}_cl_gflops"])
         lines.append(f"| {label} | {f[f'{k}_train_gflop_per_img']:.3f} | {f[f'{k}_nchw_img_per_sec']:,.0f} | "
                      f"{f[f'{k}_cl_img_per_sec']:,.0f} | {best:.0f} | {100 * best / peak:.0f}% |")
+    if "eval_b256_no_grad_img_per_sec" in f:
+        lines += ["", "| evaluation of notebook 04's net | no_grad img/s | inference_mode img/s |", "|---|---|---|"]
+        lines += [f"| batch {b} | {f[f'eval_b{b}_no_grad_img_per_sec']:,.0f} | "
+                  f"{f[f'eval_b{b}_inference_mode_img_per_sec']:,.0f} |" for b in (256, 1000)]
+    if "compile_img_per_sec" in f:
+        lines += ["", f"torch.compile, notebook 04's net, training batch 128: {f['compile_img_per_sec']:,.0f} img/s "
+                  f"vs {f['compile_eager_img_per_sec']:,.0f} eager, after {f['compile_warmup_seconds']:.0f} s of compiling."]
+    if "threads_default_img_per_sec" in f:
+        lines += ["", "| OpenMP setting (fresh processes), notebook 04's net training | img/s |", "|---|---|"]
+        for key, what in (("default", f"default: {figures['threads']} threads, idle threads spin"),
+                          ("passive", "`OMP_WAIT_POLICY=PASSIVE`: idle threads sleep"),
+                          ("one", "`OMP_NUM_THREADS=1`"),
+                          ("default_batch256", "default, training batch 256 instead of 128"),
+                          ("two_processes_default", "two processes at once, default (sum)"),
+                          ("two_processes_passive", "two processes at once, PASSIVE (sum)")):
+            lines.append(f"| {what} | {f[f'threads_{key}_img_per_sec']:,.0f} |")
+    lines += ["", "| bar (issue 7) | measured | met |", "|---|---|---|"]
+    for bar, value, ok in bars(figures):
+        lines.append(f"| {bar} | {value} | {'yes' if ok else '**no**'} |")
     smoke = {k: v for k, v in f.items() if k.startswith("smoke_")}
     if smoke:
         lines += ["", "| notebook, smoke profile | wall time |", "|---|---|"]
@@ -270,7 +348,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="under a minute: fewer images and steps")
     parser.add_argument("--out", type=Path, default=OUT, help=f"JSON output (default {OUT.relative_to(REPO)})")
+    parser.add_argument("--worker", type=int, metavar="STEPS", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(_worker(args.worker, args.batch))
+        return
     t0 = time.perf_counter()
     figures = {}
     sections = [
@@ -280,6 +363,7 @@ def main() -> None:
         ("matmul", lambda: {"matmul_gflops": matmul_gflops()}),
         ("training nets", lambda: bench_training_nets(3 if args.quick else 10)),
         ("speed-ups", lambda: bench_speedups(args.quick)),
+        ("threads", lambda: bench_threads(5 if args.quick else 20)),
     ]
     if not args.quick:
         sections.append(("notebooks", bench_notebooks))

@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import deepnets.data as data
 from deepnets import Batches, DataError, load_fashion_mnist, stratified_subset
@@ -126,6 +127,17 @@ def test_batch_shapes_and_value_range(fashion, small):
     big = next(iter(Batches(x, y, batch_size=8, size=224, channels=3, device="cpu")))[0]
     assert big.shape == (8, 3, 224, 224)
     assert torch.equal(big[:, 0], big[:, 2])  # grey copied to all three channels
+
+
+@pytest.mark.parametrize("size", [8, 20, 32, 224, 227])
+def test_resize_equals_bilinear_interpolation(small, size):
+    # A second computation: torch's own bilinear resize of the same normalised images.
+    x, y = small[0][:16], small[1][:16]
+    plain = next(iter(Batches(x, y, batch_size=16, device="cpu")))[0]
+    resized = next(iter(Batches(x, y, batch_size=16, size=size, device="cpu")))[0]
+    expected = F.interpolate(plain, size=(size, size), mode="bilinear", align_corners=False)
+    assert resized.shape == (16, 1, size, size)
+    torch.testing.assert_close(resized, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_normalisation_gives_zero_mean_unit_std(fashion):
