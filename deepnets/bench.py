@@ -129,10 +129,10 @@ def bench_imagenet_models(names: list[str], steps: int) -> dict:
 
 # ---------------------------------------------------------------------------- 3. CPU-sized nets
 def fashion_resnet() -> nn.Module:
-    """Notebook 04's final net: CIFAR ResNet-14 at widths 32/64/128, max pool after the stem."""
-    model = models.cifar_resnet(14, widths=(32, 64, 128))
-    model.maxpool = nn.MaxPool2d(2)
-    return model
+    """Notebook 04's final net: ResNet-10, CIFAR stem, one BasicBlock per stage at 16/32/64/128."""
+    from deepnets.models.resnet import BasicBlock, ResNet
+    return ResNet(BasicBlock, [1, 1, 1, 1], widths=(16, 32, 64, 128), num_classes=10,
+                  in_channels=1, stem="cifar", shortcut="zero_pad")
 
 
 def training_nets() -> dict:
@@ -142,7 +142,7 @@ def training_nets() -> dict:
         "alexnet_small (01)": (lambda: models.alexnet_small(init="kaiming"), 28, 128),
         "vgg_a_bn (02)": (lambda: models.vgg("A", True, num_classes=10, in_channels=1, input_size=32,
                                              width=0.25, fc_width=256, dropout=0.0), 32, 128),
-        "resnet14_wide (04)": (fashion_resnet, 28, 256),
+        "resnet10 (04)": (fashion_resnet, 28, 256),
     }
 
 

@@ -182,7 +182,10 @@ def stratified_subset(images: torch.Tensor, labels: torch.Tensor, n_per_class: i
 
 
 def random_crop_flip(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
-    """Pad each image with zeros, cut a random window of the original size, flip half."""
+    """Pad each image with zeros, cut a random window of the original size, flip half.
+
+    With `pad=0` the window is the image itself: flips only.
+    """
     b, h, w = images.shape
     padded = F.pad(images, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(images.device)
@@ -230,8 +233,8 @@ class Batches:
             raise ValueError(f"channels must be 1 (grey) or 3 (grey copied to RGB), got {channels!r}.")
         if size is not None and (not isinstance(size, int) or size < 8):
             raise ValueError(f"size must be an integer of at least 8 pixels or None, got {size!r}.")
-        if augment and (not isinstance(pad, int) or pad < 1):
-            raise ValueError(f"pad must be a positive integer for augmentation, got {pad!r}.")
+        if augment and (not isinstance(pad, int) or pad < 0):
+            raise ValueError(f"pad must be a whole number of pixels, 0 for flips only, got {pad!r}.")
         if device is None:
             from deepnets.train import get_device
             device = get_device()

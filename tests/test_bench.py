@@ -36,11 +36,11 @@ def test_bars_compare_each_figure_with_its_target():
     nets = {f"{label.split(' ')[0]}_{fmt}_gflops": 60.0 for label in bench.training_nets() for fmt in ("nchw", "cl")}
     figures = {"figures": {"data_28_ratio": 49.9, "data_224_ratio": 4.0, "alexnet_ratio": 0.95,
                            "resnet50_ratio": 0.94, "matmul_gflops": 100.0, **nets,
-                           "resnet14_wide_nchw_gflops": 40.0, "resnet14_wide_cl_gflops": 45.0, "smoke_all_notebooks_seconds": 180.0}}
+                           "resnet10_nchw_gflops": 40.0, "resnet10_cl_gflops": 45.0, "smoke_all_notebooks_seconds": 180.0}}
     met = {bar.split(":")[0]: ok for bar, _, ok in bench.bars(figures)}
     assert met["data at 28x28"] is False          # 49.9 < 50
     assert met["data resized to 224"] is True     # exactly 4x meets ">= 4x"
     assert met["alexnet"] is True and met["resnet50"] is False
     assert met["lenet5 (00)"] is True             # 60 of 100 GFLOP/s
-    assert met["resnet14_wide (04)"] is False     # the better layout, 45 of 100 GFLOP/s
+    assert met["resnet10 (04)"] is False     # the better layout, 45 of 100 GFLOP/s
     assert met["all notebooks, smoke profile"] is False  # 180 s is not under 180 s
