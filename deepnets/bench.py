@@ -10,7 +10,8 @@
            torch.compile) and the smoke-profile wall time of each notebook.
 
 `--quick` (under a minute) measures fewer images and steps and skips the slowest parts.
-Figures go to `notebooks/results/bench.json`, from which the README's speed section is built.
+Figures go to `notebooks/results/bench.json`, from which the README's speed section is built
+(`--quick` writes `build/bench-quick.json` instead).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from deepnets import models
 from deepnets.results import REPO, device_name
 
 OUT = REPO / "notebooks" / "results" / "bench.json"
+QUICK_OUT = REPO / "build" / "bench-quick.json"
 
 
 def _median_time(fn, repeats: int, warmup: int = 1) -> float:
@@ -347,7 +349,8 @@ def render(figures: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="under a minute: fewer images and steps")
-    parser.add_argument("--out", type=Path, default=OUT, help=f"JSON output (default {OUT.relative_to(REPO)})")
+    parser.add_argument("--out", type=Path, help=f"JSON output (default {OUT.relative_to(REPO)}; "
+                        f"with --quick {QUICK_OUT.relative_to(REPO)}, so a quick run never replaces the README's figures)")
     parser.add_argument("--worker", type=int, metavar="STEPS", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -363,10 +366,9 @@ def main() -> None:
         ("matmul", lambda: {"matmul_gflops": matmul_gflops()}),
         ("training nets", lambda: bench_training_nets(3 if args.quick else 10)),
         ("speed-ups", lambda: bench_speedups(args.quick)),
-        ("threads", lambda: bench_threads(5 if args.quick else 20)),
     ]
-    if not args.quick:
-        sections.append(("notebooks", bench_notebooks))
+    if not args.quick:  # fresh processes: each pays torch's start-up, too slow for --quick
+        sections += [("threads", lambda: bench_threads(20)), ("notebooks", bench_notebooks)]
     for name, run in sections:
         t = time.perf_counter()
         figures.update(run())
@@ -375,8 +377,9 @@ def main() -> None:
             "python": platform.python_version(), "quick": args.quick,
             "wall_seconds": time.perf_counter() - t0,
             "figures": {k: round(v, 4) for k, v in figures.items()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    out = args.out or (QUICK_OUT if args.quick else OUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2) + "\n")
     print(render(data))
 
 
