@@ -1,11 +1,13 @@
 """`python -m deepnets.bench`: the course's speed, side by side with torchvision's, in one run.
 
 1. data:   one epoch of the 60k training images through `Batches` vs torchvision's
-           FashionMNIST + ToTensor + DataLoader (workers 0 and 2), at 28x28 and resized to 224;
+           FashionMNIST + ToTensor + DataLoader (workers 0 and 2), at 28x28 (batch 256) and
+           resized to 224 (batch 128, as Dive into Deep Learning's AlexNet chapter does);
 2. models: training images/s (forward + backward + SGD step, batch 8, 224x224x3) of the
            course's AlexNet, VGG16, ResNet-50 vs torchvision's;
 3. the CPU-sized nets the notebooks train: images/s and achieved GFLOP/s (FLOPs of forward
-           and backward counted by FlopCounterMode) against this machine's fp32 matmul peak;
+           and backward counted by FlopCounterMode) against this machine's fp32 matmul peak,
+           and how much of a step the convolutions and matmuls take (torch.profiler);
 4. speed-ups tried in the training loop (channels_last, inference_mode, evaluation batch size,
            torch.compile) and the smoke-profile wall time of each notebook.
 
@@ -65,6 +67,19 @@ def _torchvision_root(ds) -> Path:
     return root
 
 
+def _epoch_img_per_sec(batches, n_images: int, repeats: int = 1, resize=None) -> float:
+    """Images/s of full passes over `batches` (median of `repeats`), optionally resizing each batch."""
+    def one_pass():
+        for x, _ in batches:
+            if resize is not None:
+                resize(x)
+    return n_images / _median_time(one_pass, repeats, warmup=0)
+
+
+# D2L's batch sizes: 256 for its 28x28 chapters, 128 where it resizes to 224 for AlexNet.
+DATA_BATCH = {"28": 256, "224": 128}
+
+
 def bench_data(n_images: int) -> dict:
     """Images/s of one pass over `n_images` training images, ours vs torchvision's."""
     from torch.utils.data import DataLoader, Subset
@@ -72,32 +87,33 @@ def bench_data(n_images: int) -> dict:
 
     ds = deepnets.load_fashion_mnist()
     root = _torchvision_root(ds)
+    images, labels = ds.train_images[:n_images], ds.train_labels[:n_images]
     out = {}
     for size in (None, 224):
         label = "28" if size is None else "224"
-        ours = deepnets.Batches(ds.train_images[:n_images], ds.train_labels[:n_images],
-                                batch_size=256, shuffle=True, size=size, device="cpu")
-        t0 = time.perf_counter()
-        for _ in ours:
-            pass
-        out[f"data_{label}_ours_img_per_sec"] = n_images / (time.perf_counter() - t0)
-        if size:  # the same batches resized by F.interpolate instead of two matrix products
-            t0 = time.perf_counter()
-            for x, _ in deepnets.Batches(ds.train_images[:n_images], ds.train_labels[:n_images],
-                                         batch_size=256, shuffle=True, device="cpu"):
-                nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            out[f"data_{label}_interpolate_img_per_sec"] = n_images / (time.perf_counter() - t0)
+        batch = DATA_BATCH[label]
+        # Ours is fast, so its median of three passes costs little; torchvision's pass is one.
+        ours = deepnets.Batches(images, labels, batch_size=batch, shuffle=True, size=size, device="cpu")
+        out[f"data_{label}_ours_img_per_sec"] = _epoch_img_per_sec(ours, n_images, repeats=3)
+        if size:
+            # The same batches resized by F.interpolate instead of two matrix products.
+            plain = deepnets.Batches(images, labels, batch_size=batch, shuffle=True, device="cpu")
+            out[f"data_{label}_interpolate_img_per_sec"] = _epoch_img_per_sec(
+                plain, n_images, repeats=3,
+                resize=lambda x: nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                                           align_corners=False))
+            # Batch 256 at 224x224 is 51 MB a batch: above glibc's 32 MB mmap limit, so every
+            # batch lands in fresh pages that the kernel must fault in and zero.
+            ours_256 = deepnets.Batches(images, labels, batch_size=256, shuffle=True, size=size, device="cpu")
+            out[f"data_{label}_ours_b256_img_per_sec"] = _epoch_img_per_sec(ours_256, n_images, repeats=3)
         steps = ([transforms.Resize(224)] if size else []) + [
             transforms.ToTensor(), transforms.Normalize((ds.mean,), (ds.std,))]
         tv = torchvision.datasets.FashionMNIST(str(root), train=True, download=False,
                                                transform=transforms.Compose(steps))
         tv = Subset(tv, range(n_images))
         for workers in (0, 2):
-            loader = DataLoader(tv, batch_size=256, shuffle=True, num_workers=workers)
-            t0 = time.perf_counter()
-            for _ in loader:
-                pass
-            out[f"data_{label}_torchvision_w{workers}_img_per_sec"] = n_images / (time.perf_counter() - t0)
+            loader = DataLoader(tv, batch_size=batch, shuffle=True, num_workers=workers)
+            out[f"data_{label}_torchvision_w{workers}_img_per_sec"] = _epoch_img_per_sec(loader, n_images)
         best = max(out[f"data_{label}_torchvision_w0_img_per_sec"], out[f"data_{label}_torchvision_w2_img_per_sec"])
         out[f"data_{label}_ratio"] = out[f"data_{label}_ours_img_per_sec"] / best
     return out
@@ -116,7 +132,11 @@ def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 
 def bench_imagenet_models(names: list[str], steps: int) -> dict:
-    """Training images/s at 224x224x3, batch 8: the course's nets vs torchvision's."""
+    """Training images/s at 224x224x3, batch 8: the course's nets vs torchvision's.
+
+    The ratio is the median over back-to-back pairs of steps of torchvision's step time
+    over ours (above 1: ours is faster).
+    """
     out = {}
     x = torch.randn(8, 3, 224, 224).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (8,))
@@ -126,12 +146,15 @@ def bench_imagenet_models(names: list[str], steps: int) -> dict:
         step_ours, step_theirs = _train_step(ours, x, y), _train_step(theirs, x, y)
         step_ours(), step_theirs()  # warm-up
         t_ours, t_theirs = [], []
-        for _ in range(steps):  # alternate, so drift in machine speed hits both alike
-            t0 = time.perf_counter(); step_ours(); t_ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter(); step_theirs(); t_theirs.append(time.perf_counter() - t0)
+        for i in range(steps):
+            # Back to back, in alternating order (ABBA): each pair of steps sees the same
+            # machine, so the per-pair ratio cancels the drift of a shared CPU.
+            pair = ((step_ours, t_ours), (step_theirs, t_theirs))
+            for step, times in (pair if i % 2 == 0 else pair[::-1]):
+                times.append(_time_once(step))
         out[f"{name}_ours_img_per_sec"] = 8 / statistics.median(t_ours)
         out[f"{name}_torchvision_img_per_sec"] = 8 / statistics.median(t_theirs)
-        out[f"{name}_ratio"] = out[f"{name}_ours_img_per_sec"] / out[f"{name}_torchvision_img_per_sec"]
+        out[f"{name}_ratio"] = statistics.median(t / o for o, t in zip(t_ours, t_theirs))
     return out
 
 
@@ -154,7 +177,7 @@ def training_nets() -> dict:
     }
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     """This machine's practical fp32 peak: a large matrix product, best of `repeats`."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
@@ -176,8 +199,27 @@ def train_flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+# The kernels that do a net's counted FLOPs: convolutions (forward and backward) and matmuls.
+FLOP_KERNELS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::addmm", "aten::mm")
+
+
+def flop_kernel_share(step, steps: int = 3) -> float:
+    """Share of a training step's CPU time spent in convolution and matmul kernels (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if e.key in FLOP_KERNELS) / total
+
+
 def bench_training_nets(steps: int) -> dict:
-    """Images/s and GFLOP/s of each CPU-sized net at its notebook's batch size, NCHW vs channels_last."""
+    """Images/s and GFLOP/s of each CPU-sized net at its notebook's batch size, NCHW vs channels_last.
+
+    Also the share of the channels_last step spent in convolutions and matmuls: the net's
+    GFLOP/s divided by it is what the net would reach if everything else took no time.
+    """
     out = {}
     for label, (build, size, batch) in training_nets().items():
         key = label.split(" ")[0]
@@ -187,17 +229,18 @@ def bench_training_nets(steps: int) -> dict:
         flops = train_flops(model, x, y)
         for fmt, memory_format in (("nchw", torch.contiguous_format), ("cl", torch.channels_last)):
             model = model.to(memory_format=memory_format)
-            xs = x.contiguous(memory_format=memory_format)
-            seconds = _median_time(_train_step(model, xs, y), steps)
+            step = _train_step(model, x.contiguous(memory_format=memory_format), y)
+            seconds = _median_time(step, steps)
             out[f"{key}_{fmt}_img_per_sec"] = batch / seconds
             out[f"{key}_{fmt}_gflops"] = flops / seconds / 1e9
         out[f"{key}_train_gflop_per_img"] = flops / batch / 1e9
+        out[f"{key}_cl_flop_kernel_share"] = flop_kernel_share(step)
     return out
 
 
 # ---------------------------------------------------------------------------- 4. speed-ups
 def bench_speedups(quick: bool) -> dict:
-    """Evaluation: no_grad vs inference_mode, batch 256 vs 1000; torch.compile for training."""
+    """Evaluation of notebook 04's net: no_grad vs inference_mode, batch 256 vs 1000."""
     out = {}
     ds = deepnets.load_fashion_mnist()
     model = fashion_resnet().eval().to(memory_format=torch.channels_last)
@@ -210,17 +253,24 @@ def bench_speedups(quick: bool) -> dict:
                     for x, _ in b:
                         model(x)
             out[f"eval_b{batch}_{mode}_img_per_sec"] = n / _median_time(run, 1 if quick else 2)
-    if not quick:
-        x = torch.randn(128, 1, 28, 28).contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, 10, (128,))
-        eager = fashion_resnet().train().to(memory_format=torch.channels_last)
-        out["compile_eager_img_per_sec"] = 128 / _median_time(_train_step(eager, x, y), 10)
-        compiled = torch.compile(fashion_resnet().train().to(memory_format=torch.channels_last))
-        step = _train_step(compiled, x, y)
+    return out
+
+
+def bench_compile(steps: int = 10) -> dict:
+    """torch.compile vs eager, training each CPU-sized net at its notebook's batch size."""
+    out = {}
+    for label, (build, size, batch) in training_nets().items():
+        key = label.split(" ")[0]
+        x = torch.randn(batch, 1, size, size).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (batch,))
+        eager = build().train().to(memory_format=torch.channels_last)
+        compiled = torch.compile(build().train().to(memory_format=torch.channels_last))
+        step_eager, step_compiled = _train_step(eager, x, y), _train_step(compiled, x, y)
         t0 = time.perf_counter()
-        step()
-        out["compile_warmup_seconds"] = time.perf_counter() - t0
-        out["compile_img_per_sec"] = 128 / _median_time(step, 10, warmup=1)
+        step_compiled()  # compiles forward and backward
+        out[f"compile_{key}_warmup_seconds"] = time.perf_counter() - t0
+        out[f"compile_{key}_eager_img_per_sec"] = batch / _median_time(step_eager, steps)
+        out[f"compile_{key}_img_per_sec"] = batch / _median_time(step_compiled, steps)
     return out
 
 
@@ -285,7 +335,7 @@ def bars(figures: dict) -> list[tuple[str, str, bool]]:
     """Each speed target next to what was measured, and whether it was met."""
     f, out = figures["figures"], []
     out.append(("data at 28x28: >= 50x torchvision's best", f"{f['data_28_ratio']:.1f}x", f["data_28_ratio"] >= 50))
-    out.append(("data resized to 224: >= 4x torchvision's best", f"{f['data_224_ratio']:.1f}x",
+    out.append(("data resized to 224, batch 128: >= 4x torchvision's best", f"{f['data_224_ratio']:.1f}x",
                 f["data_224_ratio"] >= 4))
     for name in ("alexnet", "vgg16", "resnet50"):
         if f"{name}_ratio" in f:
@@ -306,36 +356,46 @@ def render(figures: dict) -> str:
     lines = [f"Measured by `python -m deepnets.bench{' --quick' if figures['quick'] else ''}` on "
              f"{figures['device']}, torch {figures['torch']}, in one run "
              f"({figures['wall_seconds']:.0f} s).", "",
-             "| data, one epoch of training images, batch 256 | ours img/s | torchvision w0 | w2 | ratio |",
-             "|---|---|---|---|---|"]
+             "| data, one epoch of training images | batch | ours img/s | torchvision w0 | w2 | ratio |",
+             "|---|---|---|---|---|---|"]
     for s in ("28", "224"):
-        lines.append(f"| 28x28{' resized to 224' if s == '224' else ''} | "
+        lines.append(f"| 28x28{' resized to 224' if s == '224' else ''} | {DATA_BATCH[s]} | "
                      f"{f[f'data_{s}_ours_img_per_sec']:,.0f} | {f[f'data_{s}_torchvision_w0_img_per_sec']:,.0f} | "
                      f"{f[f'data_{s}_torchvision_w2_img_per_sec']:,.0f} | {f[f'data_{s}_ratio']:.1f}x |")
     if "data_224_interpolate_img_per_sec" in f:
-        lines.append(f"| ours, resized by `F.interpolate` instead of two matmuls | "
+        lines.append(f"| ours resized by `F.interpolate` instead of two matmuls | {DATA_BATCH['224']} | "
                      f"{f['data_224_interpolate_img_per_sec']:,.0f} | | | |")
-    lines += ["", "| training, 224x224x3, batch 8 | ours img/s | torchvision img/s | ratio |", "|---|---|---|---|"]
+        lines.append(f"| ours resized to 224, 51 MB batches (fresh pages each time) | 256 | "
+                     f"{f['data_224_ours_b256_img_per_sec']:,.0f} | | | |")
+    lines += ["", "| training, 224x224x3, batch 8 | ours img/s | torchvision img/s | ratio (median of paired steps) |", "|---|---|---|---|"]
     for name in ("alexnet", "vgg16", "resnet50"):
         if f"{name}_ratio" in f:
             lines.append(f"| {name} | {f[f'{name}_ours_img_per_sec']:.2f} | "
                          f"{f[f'{name}_torchvision_img_per_sec']:.2f} | {f[f'{name}_ratio']:.2f} |")
     peak = f["matmul_gflops"]
-    lines += ["", f"fp32 matmul peak (2048², {figures['threads']} threads): {peak:.0f} GFLOP/s", "",
-              "| CPU-sized net, its notebook's batch size | GFLOP/img (train) | img/s NCHW | img/s channels_last | GFLOP/s | % of peak |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", f"fp32 matmul peak (2048², {figures['threads']} threads, best of 10): {peak:.0f} GFLOP/s", "",
+              "| CPU-sized net, its notebook's batch size | GFLOP/img (train) | img/s NCHW | img/s channels_last "
+              "| GFLOP/s | % of peak | time in conv + matmul | % of peak if all else took no time |",
+              "|---|---|---|---|---|---|---|---|"]
     for label in training_nets():
         k = label.split(" ")[0]
         best = max(f[f"{k}_nchw_gflops"], f[f"{k}_cl_gflops"])
+        share = f[f"{k}_cl_flop_kernel_share"]
         lines.append(f"| {label} | {f[f'{k}_train_gflop_per_img']:.3f} | {f[f'{k}_nchw_img_per_sec']:,.0f} | "
-                     f"{f[f'{k}_cl_img_per_sec']:,.0f} | {best:.0f} | {100 * best / peak:.0f}% |")
+                     f"{f[f'{k}_cl_img_per_sec']:,.0f} | {best:.0f} | {100 * best / peak:.0f}% | {share:.0%} | "
+                     f"{100 * f[f'{k}_cl_gflops'] / share / peak:.0f}% |")
     if "eval_b256_no_grad_img_per_sec" in f:
         lines += ["", "| evaluation of notebook 04's net | no_grad img/s | inference_mode img/s |", "|---|---|---|"]
         lines += [f"| batch {b} | {f[f'eval_b{b}_no_grad_img_per_sec']:,.0f} | "
                   f"{f[f'eval_b{b}_inference_mode_img_per_sec']:,.0f} |" for b in (256, 1000)]
-    if "compile_img_per_sec" in f:
-        lines += ["", f"torch.compile, notebook 04's net, training batch 128: {f['compile_img_per_sec']:,.0f} img/s "
-                  f"vs {f['compile_eager_img_per_sec']:,.0f} eager, after {f['compile_warmup_seconds']:.0f} s of compiling."]
+    if "compile_lenet5_img_per_sec" in f:
+        lines += ["", "| torch.compile, training, channels_last | compile s | eager img/s | compiled img/s | gain |",
+                  "|---|---|---|---|---|"]
+        for label in training_nets():
+            k = label.split(" ")[0]
+            eager, compiled = f[f"compile_{k}_eager_img_per_sec"], f[f"compile_{k}_img_per_sec"]
+            lines.append(f"| {label} | {f[f'compile_{k}_warmup_seconds']:.0f} | {eager:,.0f} | {compiled:,.0f} | "
+                         f"{compiled / eager:.2f}x |")
     if "threads_default_img_per_sec" in f:
         lines += ["", "| OpenMP setting (fresh processes), notebook 04's net training | img/s |", "|---|---|"]
         for key, what in (("default", f"default: {figures['threads']} threads, idle threads spin"),
@@ -371,13 +431,14 @@ def main() -> None:
     sections = [
         ("data", lambda: bench_data(10_000 if args.quick else 60_000)),
         ("models", lambda: bench_imagenet_models(["alexnet", "resnet50"] if args.quick
-                                                 else ["alexnet", "vgg16", "resnet50"], 2 if args.quick else 3)),
+                                                 else ["alexnet", "vgg16", "resnet50"], 2 if args.quick else 6)),
         ("matmul", lambda: {"matmul_gflops": matmul_gflops()}),
         ("training nets", lambda: bench_training_nets(3 if args.quick else 10)),
-        ("speed-ups", lambda: bench_speedups(args.quick)),
+        ("evaluation", lambda: bench_speedups(args.quick)),
     ]
-    if not args.quick:  # fresh processes: each pays torch's start-up, too slow for --quick
-        sections += [("threads", lambda: bench_threads(20)), ("notebooks", bench_notebooks)]
+    if not args.quick:  # compiling, and fresh processes that each pay torch's start-up
+        sections += [("compile", bench_compile), ("threads", lambda: bench_threads(20)),
+                     ("notebooks", bench_notebooks)]
     for name, run in sections:
         t = time.perf_counter()
         figures.update(run())
