@@ -239,7 +239,7 @@ def bench_training_nets(steps: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- 4. speed-ups
-def bench_speedups(quick: bool) -> dict:
+def bench_evaluation(quick: bool) -> dict:
     """Evaluation of notebook 04's net: no_grad vs inference_mode, batch 256 vs 1000."""
     out = {}
     ds = deepnets.load_fashion_mnist()
@@ -434,7 +434,7 @@ def main() -> None:
                                                  else ["alexnet", "vgg16", "resnet50"], 2 if args.quick else 6)),
         ("matmul", lambda: {"matmul_gflops": matmul_gflops()}),
         ("training nets", lambda: bench_training_nets(3 if args.quick else 10)),
-        ("evaluation", lambda: bench_speedups(args.quick)),
+        ("evaluation", lambda: bench_evaluation(args.quick)),
     ]
     if not args.quick:  # compiling, and fresh processes that each pay torch's start-up
         sections += [("compile", bench_compile), ("threads", lambda: bench_threads(20)),

@@ -197,7 +197,6 @@ def random_crop_flip(images: torch.Tensor, pad: int, generator: torch.Generator)
     return torch.where(flip[:, None, None], cropped.flip(-1), cropped)
 
 
-@functools.lru_cache(maxsize=8)
 def resize_matrix(size_in: int, size_out: int) -> torch.Tensor:
     """[size_out, size_in] matrix M of bilinear resizing along one axis (align_corners=False).
 
@@ -244,6 +243,13 @@ class Batches:
         self.batch_size = batch_size
         self.shuffle, self.augment, self.pad = shuffle, augment, pad
         self.size, self.channels = size, channels
+        # Bilinear resizing as two small matrix products (rows @ x @ cols): the same numbers
+        # as F.interpolate (tested), faster on a CPU (python -m deepnets.bench measures it).
+        # Crops keep the image size, so the two matrices are built once, here.
+        h, w = images.shape[1:]
+        self.resize = None
+        if size is not None and (size, size) != (h, w):
+            self.resize = (resize_matrix(h, size).to(self.device), resize_matrix(w, size).T.to(self.device))
         # Default statistics: Fashion-MNIST's training set (0.2860, 0.3530), computed on load.
         if mean is None or std is None:
             ds = load_fashion_mnist()
@@ -280,11 +286,9 @@ class Batches:
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 [B, H, W] -> normalised float [B, C, size, size], channels_last."""
         x = x.float().div_(255).sub_(self.mean).div_(self.std)
-        if self.size is not None and self.size != x.shape[-1]:
-            # Two small matrix products instead of F.interpolate: the same numbers (tested),
-            # 1.4-3x faster on a CPU (python -m deepnets.bench measures the data path).
-            rows, cols = resize_matrix(x.shape[-2], self.size), resize_matrix(x.shape[-1], self.size)
-            x = rows.to(x.device) @ x @ cols.to(x.device).T
+        if self.resize is not None:
+            rows, cols = self.resize
+            x = rows @ x @ cols
         x = x.unsqueeze(1)
         if self.channels == 3:
             x = x.expand(-1, 3, -1, -1)
