@@ -12,7 +12,7 @@ LAB_FLAGS ?=
 # Progress bars are for people; headless runs print one line per epoch instead.
 HEADLESS := TQDM_DISABLE=1
 
-.PHONY: setup data lab test notebooks readme clean
+.PHONY: setup data lab test notebooks seeds readme clean
 
 setup: $(STAMP) data
 
@@ -50,6 +50,13 @@ notebooks: setup
 	  $(HEADLESS) DEEPNETS_PROFILE=$(PROFILE) $(BIN)/papermill --cwd notebooks -k python3 $$nb $$out; \
 	done
 	@if [ "$(PROFILE)" = full ]; then $(MAKE) --no-print-directory readme; fi
+
+# The notebooks with a final net, run again with other seeds; their own run (seed 0, by
+# `make notebooks`) reads these results and reports mean and range. Run this first.
+SEEDS ?= 1 2
+SEED_NOTEBOOKS ?= notebooks/01_alexnet.ipynb notebooks/02_vgg16.ipynb notebooks/04_resnet.ipynb
+seeds: setup
+	$(HEADLESS) $(BIN)/python -m deepnets.seeds $(SEED_NOTEBOOKS) --seeds $(SEEDS) --profile $(PROFILE)
 
 readme: $(STAMP)
 	$(BIN)/python -m deepnets.report --write

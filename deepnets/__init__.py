@@ -1,7 +1,9 @@
 """deepnets: the shared code of a notebook course on deep convolutional networks."""
 
-from deepnets import plots
-from deepnets.data import Batches, FashionMNIST, DataError, load_fashion_mnist, stratified_subset
+from deepnets import evidence, plots
+from deepnets.data import (Batches, DataError, FashionMNIST, Split, load_fashion_mnist, stratified_subset,
+                           train_val_split)
+from deepnets.evidence import compare, spread
 from deepnets.profiles import Profile, get_profile
 from deepnets.results import Results
 from deepnets.summary import LayerTable, count_params, layer_table
@@ -9,7 +11,8 @@ from deepnets.train import History, evaluate, fit, get_device, predict, seed_eve
 from deepnets import models
 
 __all__ = [
-    "Batches", "DataError", "FashionMNIST", "History", "LayerTable", "Profile", "Results",
-    "count_params", "evaluate", "fit", "get_device", "get_profile", "layer_table",
-    "load_fashion_mnist", "models", "plots", "predict", "seed_everything", "stratified_subset",
+    "Batches", "DataError", "FashionMNIST", "History", "LayerTable", "Profile", "Results", "Split",
+    "compare", "count_params", "evaluate", "evidence", "fit", "get_device", "get_profile", "layer_table",
+    "load_fashion_mnist", "models", "plots", "predict", "seed_everything", "spread",
+    "stratified_subset", "train_val_split",
 ]

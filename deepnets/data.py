@@ -133,11 +133,54 @@ class FashionMNIST:
     std: float
     folder: Path
 
-    def subset(self, profile) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Stratified train and test subsets of the sizes a profile asks for."""
-        train = stratified_subset(self.train_images, self.train_labels, profile.train_per_class)
-        test = stratified_subset(self.test_images, self.test_labels, profile.test_per_class)
-        return (*train, *test)
+    def split(self, profile) -> "Split":
+        """The course's one train/validation/test split, at the sizes a profile asks for.
+
+        The validation images are held out of the 60,000 training images (500 per class,
+        the same ones in every notebook and profile); every choice of a recipe is made on
+        them, and the test images are looked at once, at the end of a final run.
+        """
+        train_x, train_y, val_x, val_y = train_val_split(self.train_images, self.train_labels)
+        if profile.val_per_class is not None and profile.val_per_class < VAL_PER_CLASS:
+            # the first n of each class: a smoke run validates on part of the same held-out set
+            keep = torch.cat([torch.nonzero(val_y == c).squeeze(1)[:profile.val_per_class]
+                              for c in range(len(self.classes))]).sort().values
+            val_x, val_y = val_x[keep], val_y[keep]
+        train_x, train_y = stratified_subset(train_x, train_y, profile.train_per_class)
+        test_x, test_y = stratified_subset(self.test_images, self.test_labels, profile.test_per_class)
+        return Split(train_x, train_y, val_x, val_y, test_x, test_y)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training, validation and test images (uint8 [N, 28, 28]) and labels (int64 [N])."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+    def __iter__(self):
+        """Unpacks as train_x, train_y, val_x, val_y, test_x, test_y."""
+        return iter((self.train_images, self.train_labels, self.val_images, self.val_labels,
+                     self.test_images, self.test_labels))
+
+
+# 500 images of each class, drawn with this fixed seed, are the validation set everywhere.
+VAL_PER_CLASS = 500
+VAL_SEED = 2012
+
+
+def train_val_split(images: torch.Tensor, labels: torch.Tensor, val_per_class: int = VAL_PER_CLASS,
+                    seed: int = VAL_SEED) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hold out `val_per_class` images of every class: (train_x, train_y, val_x, val_y), disjoint."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
+    held_out = torch.zeros(len(images), dtype=torch.bool)
+    held_out[_stratified_index(labels, val_per_class, seed)] = True
+    return images[~held_out], labels[~held_out], images[held_out], labels[held_out]
 
 
 @functools.lru_cache(maxsize=4)
@@ -172,13 +215,18 @@ def stratified_subset(images: torch.Tensor, labels: torch.Tensor, n_per_class: i
     if n_per_class > counts.min().item():
         raise ValueError(f"Asked for {n_per_class} images per class, but the smallest class has "
                          f"only {counts.min().item()}. Use at most that, or None for all.")
+    index = _stratified_index(labels, n_per_class, seed)
+    return images[index], labels[index]
+
+
+def _stratified_index(labels: torch.Tensor, n_per_class: int, seed: int) -> torch.Tensor:
+    """Sorted indices of n random members of every class (fixed seed)."""
     g = torch.Generator().manual_seed(seed)
     picks = []
-    for c in range(len(counts)):
+    for c in range(len(torch.bincount(labels))):
         members = torch.nonzero(labels == c).squeeze(1)
         picks.append(members[torch.randperm(len(members), generator=g)[:n_per_class]])
-    index = torch.cat(picks).sort().values
-    return images[index], labels[index]
+    return torch.cat(picks).sort().values
 
 
 def random_crop_flip(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:

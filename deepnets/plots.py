@@ -18,7 +18,7 @@ matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 10
 
 
 def history(histories, metrics: tuple[str, ...] = ("loss", "acc"), title: str = "Training curves"):
-    """Train (dashed) and test (solid) loss/accuracy per epoch for one or more runs."""
+    """Train (dashed) and validation (solid) loss/accuracy per epoch for one or more runs."""
     if not isinstance(histories, dict):
         histories = {"": histories}
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.6), squeeze=False)
@@ -27,7 +27,7 @@ def history(histories, metrics: tuple[str, ...] = ("loss", "acc"), title: str = 
         for i, (name, h) in enumerate(histories.items()):
             color = f"C{i}"
             epochs = range(1, h.epochs + 1)
-            for split, style in (("train", "--"), ("test", "-")):
+            for split, style in (("train", "--"), ("val", "-")):
                 if metric == "err":
                     values = [100 * (1 - a) for a in getattr(h, f"{split}_acc")]
                 elif metric == "acc":

@@ -31,6 +31,15 @@ def render(results_dir: Path = REPO / "notebooks" / "results") -> str:
         wall = data["timings"].get("wall_seconds")
         parts.append(f"**{data['notebook']}** — {data['profile']} profile on {data['device']}, "
                      f"torch {data['torch']}, wall time {wall:.0f} s\n")
+        figures = data["figures"]
+        if "test_acc_mean" in figures:
+            seeds = figures.get("seeds", [])
+            others = [s for s in seeds if s != seeds[0]] if seeds else []
+            how = ("`make notebooks`" if not others else
+                   f"`make seeds` (seeds {', '.join(map(str, others))}) then `make notebooks` (seed {seeds[0]})")
+            parts.append(f"Final net, test accuracy over {len(seeds)} seed(s): mean "
+                         f"{100 * figures['test_acc_mean']:.2f}%, range {100 * figures['test_acc_min']:.2f}"
+                         f" to {100 * figures['test_acc_max']:.2f}% (measured by {how}).\n")
         parts.append("| figure | value |\n|---|---|")
         for name, value in {**data["figures"], **data["timings"]}.items():
             parts.append(f"| `{name}` | {_fmt(value)} |")

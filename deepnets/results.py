@@ -31,6 +31,22 @@ def results_dir(profile: str) -> Path:
     return REPO / "build" / "results" / profile
 
 
+def seeds_dir(profile: str, seed: int) -> Path:
+    """Where `python -m deepnets.seeds` puts the results of a run with another seed."""
+    return results_dir(profile) / "seeds" / f"seed{seed}"
+
+
+def other_seeds(notebook: str, profile: str, exclude: int) -> dict[int, dict]:
+    """{seed: results} of the runs of `notebook` with other seeds (written by `make seeds`)."""
+    runs = {}
+    for path in sorted((results_dir(profile) / "seeds").glob(f"seed*/{notebook}.json")):
+        seed = int(path.parent.name.removeprefix("seed"))
+        data = json.loads(path.read_text())
+        if seed != exclude and data.get("profile") == profile:
+            runs[seed] = data
+    return runs
+
+
 def device_name() -> str:
     """'cpu (N threads)' or 'cuda (<GPU name>)': where this run computes."""
     if torch.cuda.is_available():
@@ -43,11 +59,14 @@ def _plain(value):
         value = value.item()
     if isinstance(value, bool) or isinstance(value, str) or value is None:
         return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         return float(f"{float(value):.6g}")  # 6 significant figures: 6.5e-16 must not become 0
-    raise TypeError(f"Can only record numbers, strings or booleans, got {type(value).__name__}.")
+    raise TypeError(f"Can only record numbers, strings, booleans or lists of them, got "
+                    f"{type(value).__name__}. Convert it first, e.g. float(x) or x.tolist().")
 
 
 class Results:
@@ -82,6 +101,14 @@ class Results:
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, self.path)
+
+    def record_seeds(self, name: str, by_seed: dict[int, float]) -> None:
+        """Record a figure measured over seeds as name_mean, name_min, name_max and `seeds`."""
+        if not by_seed:
+            raise ValueError(f"No values for {name}: pass {{seed: value}} for at least one seed.")
+        values = list(by_seed.values())
+        self.record(**{f"{name}_mean": sum(values) / len(values), f"{name}_min": min(values),
+                       f"{name}_max": max(values)}, seeds=sorted(by_seed))
 
     def __repr__(self) -> str:
         lines = [f"{self.notebook} ({self.profile} profile, {device_name()})"]

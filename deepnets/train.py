@@ -41,8 +41,8 @@ class History:
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     images_per_sec: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
@@ -105,12 +105,15 @@ def _check_classes(logits: torch.Tensor, y: torch.Tensor) -> None:
                          f"labels go up to {top}: build it with num_classes={top + 1} or more.")
 
 
-def fit(model: nn.Module, train_batches, test_batches=None, epochs: int = 1,
+def fit(model: nn.Module, train_batches, val_batches=None, epochs: int = 1,
         optimizer: torch.optim.Optimizer | None = None, scheduler=None,
         loss_fn: nn.Module | None = None, device: str | torch.device | None = None,
         grad_clip: float | None = None, checkpoint: str | os.PathLike | None = None,
         resume: bool = False, verbose: bool = True) -> History:
-    """Train `model` for `epochs` passes over `train_batches`; evaluate on `test_batches`.
+    """Train `model` for `epochs` passes over `train_batches`; evaluate on `val_batches`.
+
+    Pass validation batches here, never the test set: whatever is watched while training
+    (to pick epochs, a learning rate, a recipe) is no longer an unseen test.
 
     `scheduler.step()` runs after every batch (build schedules in batches, e.g.
     OneCycleLR(total_steps=epochs * len(train_batches))). With `checkpoint`, the state
@@ -185,17 +188,17 @@ def fit(model: nn.Module, train_batches, test_batches=None, epochs: int = 1,
             history.train_acc.append(correct / seen)
             history.lr.append(optimizer.param_groups[0]["lr"])
             history.images_per_sec.append(seen / seconds)
-            if test_batches is not None:
-                test_loss, test_acc = evaluate(model, test_batches, device, loss_fn)
+            if val_batches is not None:
+                val_loss, val_acc = evaluate(model, val_batches, device, loss_fn)
             else:
-                test_loss, test_acc = float("nan"), float("nan")
-            history.test_loss.append(test_loss)
-            history.test_acc.append(test_acc)
+                val_loss, val_acc = float("nan"), float("nan")
+            history.val_loss.append(val_loss)
+            history.val_acc.append(val_acc)
             history.epoch_seconds.append(time.perf_counter() - t0)
             if verbose:
                 print(f"epoch {epoch + 1:>2}/{epochs}  train loss {history.train_loss[-1]:.4f} "
-                      f"acc {history.train_acc[-1]:.2%}  test loss {test_loss:.4f} "
-                      f"acc {test_acc:.2%}  {history.images_per_sec[-1]:,.0f} img/s  "
+                      f"acc {history.train_acc[-1]:.2%}  val loss {val_loss:.4f} "
+                      f"acc {val_acc:.2%}  {history.images_per_sec[-1]:,.0f} img/s  "
                       f"{history.epoch_seconds[-1]:.1f} s")
             if path is not None:
                 _save_atomically({

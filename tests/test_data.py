@@ -178,3 +178,31 @@ def test_bad_arguments_get_clear_errors(small):
 
 def test_loading_is_cached():
     assert load_fashion_mnist() is load_fashion_mnist()
+
+
+def test_validation_split_is_disjoint_stratified_and_fixed(fashion):
+    from deepnets import get_profile
+    split = fashion.split(get_profile("full"))
+    assert len(split.val_labels) == 5_000 and len(split.train_labels) == 55_000
+    assert torch.bincount(split.val_labels).tolist() == [500] * 10
+    assert torch.bincount(split.train_labels).tolist() == [5_500] * 10
+    assert torch.equal(split.test_images, fashion.test_images)
+    # Disjoint and complete: every training image lands on exactly one side. Compare the
+    # images themselves (as rows of bytes), a second computation independent of the indices.
+    flat = lambda x: x.reshape(len(x), -1)
+    together = torch.cat([flat(split.train_images), flat(split.val_images)])
+    assert torch.equal(together.sort(0).values, flat(fashion.train_images).sort(0).values)
+    again = fashion.split(get_profile("full"))
+    assert torch.equal(again.val_images, split.val_images)  # the same split everywhere
+
+
+def test_smoke_validation_is_part_of_the_full_validation_set(fashion):
+    from deepnets import get_profile
+    full, smoke = fashion.split(get_profile("full")), fashion.split(get_profile("smoke"))
+    assert torch.bincount(smoke.val_labels).tolist() == [20] * 10
+    assert torch.bincount(smoke.train_labels).tolist() == [50] * 10
+    full_rows = {bytes(x.numpy()) for x in full.val_images}
+    assert all(bytes(x.numpy()) in full_rows for x in smoke.val_images)
+    assert not any(bytes(x.numpy()) in full_rows for x in smoke.train_images)
+    train_x, train_y, val_x, val_y, test_x, test_y = smoke  # unpacks in this order
+    assert len(train_x) == 500 and len(val_x) == 200 and len(test_x) == 300

@@ -18,7 +18,7 @@ def test_record_writes_figures_timings_and_context(tmp_path, monkeypatch):
     assert set(data["timings"]) == {"epoch_seconds", "wall_seconds"}
     assert data["profile"] == "smoke" and data["device"].startswith(("cpu", "cuda"))
     with pytest.raises(TypeError, match="Can only record numbers"):
-        r.record(bad=[1, 2])
+        r.record(bad={"a": 1})
 
 
 def test_smoke_runs_never_write_into_the_repository(monkeypatch):
@@ -39,3 +39,24 @@ def test_readme_speed_section_is_built_from_the_benchmark():
     readme = (report.REPO / "README.md").read_text()
     section = readme.split(report.SPEED_START, 1)[1].split(report.SPEED_END, 1)[0].strip()
     assert section == report.render_speed(), "README speed section is stale: run `make readme`"
+
+
+def test_record_seeds_writes_mean_and_range(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
+    r = Results("99_demo", "smoke")
+    r.record_seeds("test_acc", {0: 0.94, 1: 0.92, 2: 0.93})
+    figures = json.loads((tmp_path / "99_demo.json").read_text())["figures"]
+    assert figures["test_acc_mean"] == pytest.approx(0.93)
+    assert (figures["test_acc_min"], figures["test_acc_max"], figures["seeds"]) == (0.92, 0.94, [0, 1, 2])
+
+
+def test_other_seeds_reads_what_the_seed_runs_wrote(tmp_path, monkeypatch):
+    from deepnets.results import other_seeds
+    for seed in (0, 1, 2):  # what `python -m deepnets.seeds` arranges for each run
+        monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path / "seeds" / f"seed{seed}"))
+        Results("99_demo", "smoke").record(test_acc=0.9 + seed / 100)
+    monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
+    runs = other_seeds("99_demo", "smoke", exclude=0)
+    assert sorted(runs) == [1, 2]
+    assert runs[2]["figures"]["test_acc"] == pytest.approx(0.92)
+    assert other_seeds("98_other", "smoke", exclude=0) == {}

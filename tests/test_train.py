@@ -26,10 +26,10 @@ def test_fit_learns_and_records_every_epoch(small):
     tr, te = batches(small)
     h = fit(small_cnn(), tr, te, epochs=3, verbose=False, device="cpu")
     assert h.epochs == 3 and not h.interrupted
-    for values in (h.train_loss, h.test_loss, h.test_acc, h.images_per_sec, h.epoch_seconds, h.lr):
+    for values in (h.train_loss, h.val_loss, h.val_acc, h.images_per_sec, h.epoch_seconds, h.lr):
         assert len(values) == 3 and all(math.isfinite(v) for v in values)
     assert h.train_loss[-1] < h.train_loss[0]
-    assert h.test_acc[-1] > 0.5  # chance is 0.1
+    assert h.val_acc[-1] > 0.5  # chance is 0.1
 
 
 def test_evaluate_matches_a_second_computation(small):
@@ -74,7 +74,7 @@ def test_resumed_run_equals_an_unbroken_run(small, tmp_path):
     resumed, h_resumed = run(small, 3, checkpoint=ckpt, resume=True)  # ... a fresh process resumes
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
-    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
         assert getattr(h_straight, key) == getattr(h_resumed, key), key
 
 

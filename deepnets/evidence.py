@@ -1,0 +1,127 @@
+"""Is a difference real? Spread over seeds, and the words a conclusion may use.
+
+A single run of a small net on a few thousand images moves by a point or more when only
+the seed changes. So the course never concludes from one pair of runs: each side of a
+comparison is run with several seeds (or set against a noise floor measured in the same
+run), and the sentence that states the result is chosen here, from the figures, never
+typed after looking at them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One measurement repeated over seeds: its values, mean and range."""
+
+    values: tuple[float, ...]
+
+    def __post_init__(self):
+        if len(self.values) == 0:
+            raise ValueError("A spread needs at least one value; run the measurement first.")
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values)
+
+    @property
+    def lo(self) -> float:
+        return min(self.values)
+
+    @property
+    def hi(self) -> float:
+        return max(self.values)
+
+    @property
+    def range(self) -> float:
+        return self.hi - self.lo
+
+    def format(self, scale: float = 100, unit: str = "%", digits: int = 1) -> str:
+        """'84.1% (83.2 to 85.0%, 3 seeds)', or just the value for a single seed."""
+        m, lo, hi = (f"{scale * v:.{digits}f}" for v in (self.mean, self.lo, self.hi))
+        if self.n == 1:
+            return f"{m}{unit} (1 seed)"
+        return f"{m}{unit} ({lo} to {hi}{unit}, {self.n} seeds)"
+
+
+def spread(values: Iterable[float]) -> Spread:
+    """The Spread of a measurement's values over seeds."""
+    values = tuple(float(v) for v in values)
+    return Spread(values)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Condition b against condition a: the difference of means and whether it beats the noise."""
+
+    a_name: str
+    b_name: str
+    a: Spread
+    b: Spread
+    noise_floor: float | None = None
+    quantity: str = "test accuracy"
+    scale: float = 100
+    unit: str = "points"
+
+    @property
+    def diff(self) -> float:
+        """Mean of b minus mean of a."""
+        return self.b.mean - self.a.mean
+
+    @property
+    def beyond_noise(self) -> bool:
+        """True when the difference is larger than the run-to-run noise.
+
+        With a measured noise floor: |difference of means| > floor. Without one, each side
+        must have at least 2 seeds and the two ranges must not overlap (every seed of one
+        condition beats every seed of the other).
+        """
+        if self.noise_floor is not None:
+            return abs(self.diff) > self.noise_floor
+        if self.a.n < 2 or self.b.n < 2:
+            return False
+        return self.b.lo > self.a.hi or self.b.hi < self.a.lo
+
+    @property
+    def evidence(self) -> str:
+        """What the verdict rests on, in words."""
+        if self.noise_floor is not None:
+            return f"the seed-noise floor is {self.scale * self.noise_floor:.1f} {self.unit}"
+        if self.a.n < 2 or self.b.n < 2:
+            return "one seed per side cannot show a difference"
+        if self.beyond_noise:
+            side = "above" if self.diff > 0 else "below"
+            return f"every seed of {self.b_name} is {side} every seed of {self.a_name}"
+        return "the ranges over seeds overlap"
+
+    @property
+    def words(self) -> str:
+        """The verdict: 'larger than the seed noise' or 'within the seed noise'."""
+        return "larger than the seed noise" if self.beyond_noise else "within the seed noise"
+
+    def sentence(self) -> str:
+        """One line a notebook prints: the figures, the difference and the verdict."""
+        d = self.scale * self.diff
+        return (f"{self.b_name} vs {self.a_name}: {self.quantity} "
+                f"{self.b.format(self.scale, '%' if self.scale == 100 else '')} vs "
+                f"{self.a.format(self.scale, '%' if self.scale == 100 else '')}, "
+                f"a difference of {d:+.1f} {self.unit}: {self.words} ({self.evidence}).")
+
+    def __str__(self) -> str:
+        return self.sentence()
+
+
+def compare(a: Sequence[float], b: Sequence[float], a_name: str = "a", b_name: str = "b", *,
+            noise_floor: float | None = None, quantity: str = "test accuracy",
+            scale: float = 100, unit: str = "points") -> Comparison:
+    """Compare condition b with condition a, each a list of values over seeds."""
+    if noise_floor is not None and noise_floor < 0:
+        raise ValueError(f"A noise floor is a size, so it cannot be negative; got {noise_floor!r}.")
+    return Comparison(a_name, b_name, spread(a), spread(b), noise_floor, quantity, scale, unit)

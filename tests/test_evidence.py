@@ -1,0 +1,47 @@
+"""Verdicts on comparisons come from the figures: change the figures, the words change."""
+
+import pytest
+
+from deepnets import compare, spread
+
+
+def test_spread_matches_a_second_computation():
+    s = spread([0.82, 0.85, 0.80])
+    assert s.mean == pytest.approx((0.82 + 0.85 + 0.80) / 3)
+    assert (s.lo, s.hi, s.n) == (0.80, 0.85, 3)
+    assert s.format() == "82.3% (80.0 to 85.0%, 3 seeds)"
+
+
+def test_overlapping_ranges_are_within_the_noise():
+    c = compare([0.80, 0.83, 0.85], [0.82, 0.84, 0.86], "off", "on")
+    assert not c.beyond_noise and c.words == "within the seed noise"
+    assert "ranges over seeds overlap" in c.sentence()
+    assert c.diff == pytest.approx(0.01333, abs=1e-4)
+
+
+def test_moving_one_side_apart_changes_the_words():
+    a = [0.80, 0.81, 0.82]
+    near = compare(a, [0.815, 0.83, 0.84], "tanh", "relu")
+    far = compare(a, [0.83, 0.84, 0.85], "tanh", "relu")
+    assert near.words == "within the seed noise"
+    assert far.words == "larger than the seed noise"
+    assert "every seed of relu is above every seed of tanh" in far.sentence()
+    below = compare([0.83, 0.84, 0.85], a, "tanh", "relu")
+    assert below.beyond_noise and "below" in below.evidence
+
+
+def test_one_seed_per_side_never_shows_a_difference():
+    c = compare([0.80], [0.95])
+    assert not c.beyond_noise and "one seed" in c.evidence
+
+
+def test_a_measured_noise_floor_decides_when_given():
+    assert compare([0.80], [0.83], noise_floor=0.02).beyond_noise
+    assert not compare([0.80], [0.81], noise_floor=0.02).beyond_noise
+    with pytest.raises(ValueError, match="cannot be negative"):
+        compare([0.8], [0.9], noise_floor=-0.1)
+
+
+def test_empty_spread_says_what_to_do():
+    with pytest.raises(ValueError, match="at least one value"):
+        spread([])
