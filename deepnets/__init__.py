@@ -1,6 +1,6 @@
 """deepnets: the shared code of a notebook course on deep convolutional networks."""
 
-from deepnets import evidence, plots
+from deepnets import diagrams, evidence, plots
 from deepnets.data import (Batches, DataError, FashionMNIST, Split, load_fashion_mnist, stratified_subset,
                            train_val_split)
 from deepnets.evidence import compare, spread
@@ -12,7 +12,7 @@ from deepnets import models
 
 __all__ = [
     "Batches", "DataError", "FashionMNIST", "History", "LayerTable", "Profile", "Results", "Split",
-    "compare", "count_params", "evaluate", "evidence", "fit", "get_device", "get_profile", "layer_table",
+    "compare", "count_params", "diagrams", "evaluate", "evidence", "fit", "get_device", "get_profile", "layer_table",
     "load_fashion_mnist", "models", "plots", "predict", "seed_everything", "spread",
     "stratified_subset", "train_val_split",
 ]
