@@ -39,7 +39,7 @@ lab: setup
 
 # Unit tests, every notebook in the smoke profile (papermill), nbval on the marked cells.
 test: setup
-	$(HEADLESS) DEEPNETS_PROFILE=smoke $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(HEADLESS) DEEPNETS_PROFILE=smoke $(BIN)/python -m pytest tests notebooks --nbval-lax --ignore=notebooks/solutions -p no:cacheprovider
 
 # Full profile (default) refreshes the committed notebooks and results in place;
 # any other profile writes executed copies under build/ and leaves the repo untouched.

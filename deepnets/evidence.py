@@ -85,7 +85,7 @@ class Comparison:
         """
         if self.noise_floor is not None:
             return abs(self.diff) > self.noise_floor
-        if self.a.n < 2 or self.b.n < 2:
+        if not self.tested:
             return False
         return self.b.lo > self.a.hi or self.b.hi < self.a.lo
 
@@ -94,7 +94,7 @@ class Comparison:
         """What the verdict rests on, in words."""
         if self.noise_floor is not None:
             return f"the seed-noise floor is {self.scale * self.noise_floor:.1f} {self.unit}"
-        if self.a.n < 2 or self.b.n < 2:
+        if not self.tested:
             return "one seed per side cannot show a difference"
         if self.beyond_noise:
             side = "above" if self.diff > 0 else "below"
@@ -102,8 +102,15 @@ class Comparison:
         return "the ranges over seeds overlap"
 
     @property
+    def tested(self) -> bool:
+        """False when nothing measured the noise: one seed a side and no noise floor."""
+        return self.noise_floor is not None or (self.a.n >= 2 and self.b.n >= 2)
+
+    @property
     def words(self) -> str:
-        """The verdict: 'larger than the seed noise' or 'within the seed noise'."""
+        """The verdict: larger than, within, or not tested against the seed noise."""
+        if not self.tested:
+            return "not tested against the seed noise"
         return "larger than the seed noise" if self.beyond_noise else "within the seed noise"
 
     def sentence(self) -> str:

@@ -32,7 +32,8 @@ def test_moving_one_side_apart_changes_the_words():
 
 def test_one_seed_per_side_never_shows_a_difference():
     c = compare([0.80], [0.95])
-    assert not c.beyond_noise and "one seed" in c.evidence
+    assert not c.beyond_noise and not c.tested and "one seed" in c.evidence
+    assert c.words == "not tested against the seed noise"  # untested is not "within the noise"
 
 
 def test_a_measured_noise_floor_decides_when_given():
