@@ -51,10 +51,11 @@ notebooks: setup
 	done
 	@if [ "$(PROFILE)" = full ]; then $(MAKE) --no-print-directory readme; fi
 
-# The notebooks with a final net, run again with other seeds; their own run (seed 0, by
-# `make notebooks`) reads these results and reports mean and range. Run this first.
+# The notebooks whose final nets or comparisons need more seeds than fit their time budget,
+# run again with other seeds; their own run (seed 0, `make notebooks`) reads these results
+# and reports mean and range. Run this first.
 SEEDS ?= 1 2
-SEED_NOTEBOOKS ?= notebooks/01_alexnet.ipynb notebooks/02_vgg16.ipynb notebooks/04_resnet.ipynb
+SEED_NOTEBOOKS ?= notebooks/00_data_and_tools.ipynb notebooks/01_alexnet.ipynb notebooks/02_vgg16.ipynb notebooks/04_resnet.ipynb
 seeds: setup
 	$(HEADLESS) $(BIN)/python -m deepnets.seeds $(SEED_NOTEBOOKS) --seeds $(SEEDS) --profile $(PROFILE)
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 SPEED_START, SPEED_END = "<!-- speed:start -->", "<!-- speed:end -->"
+EXERCISES_START, EXERCISES_END = "<!-- exercises:start -->", "<!-- exercises:end -->"
+# An exercise heading in a notebook reads: **3. VGG16's sizes** *(compute)*
+EXERCISE = re.compile(r"\*\*(\d+)\. ([^*]+)\*\* \*\((understand|compute|build|experiment)\)\*")
 
 
 def _fmt(value) -> str:
@@ -55,6 +59,22 @@ def render_speed(path: Path = REPO / "notebooks" / "results" / "bench.json") -> 
     return render_bench(json.loads(path.read_text()))
 
 
+def render_exercises(notebooks: Path = REPO / "notebooks") -> str:
+    """A list per notebook of its exercises (number, title, kind), read from the notebooks."""
+    parts = []
+    for nb in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        found = EXERCISE.findall(text)
+        if not found:
+            continue
+        solutions = notebooks / "solutions" / f"{nb.stem}_solutions.ipynb"
+        link = f" — solutions: [{solutions.relative_to(REPO)}]({solutions.relative_to(REPO)})" if solutions.exists() else ""
+        parts.append(f"- **[{nb.stem}]({nb.relative_to(REPO)})**{link}: "
+                     + "; ".join(f"{n}. {title.strip()} (*{kind}*)" for n, title, kind in found))
+    return "\n".join(parts) or "_No exercises yet._"
+
+
 def _replace(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
@@ -64,6 +84,7 @@ def _replace(text: str, start: str, end: str, body: str) -> str:
 def write_readme(readme: Path = REPO / "README.md") -> None:
     """Replace the README's results and speed sections with fresh renders."""
     text = _replace(readme.read_text(), START, END, render())
+    text = _replace(text, EXERCISES_START, EXERCISES_END, render_exercises())
     readme.write_text(_replace(text, SPEED_START, SPEED_END, render_speed()))
 
 

@@ -60,3 +60,14 @@ def test_other_seeds_reads_what_the_seed_runs_wrote(tmp_path, monkeypatch):
     assert sorted(runs) == [1, 2]
     assert runs[2]["figures"]["test_acc"] == pytest.approx(0.92)
     assert other_seeds("98_other", "smoke", exclude=0) == {}
+
+
+def test_readme_exercise_list_is_read_from_the_notebooks(tmp_path):
+    nb = {"cells": [{"cell_type": "markdown", "source": ["**1. Why 3x3** *(understand)*\n\n",
+                                                         "**2. Receptive field** *(compute)*"]}]}
+    (tmp_path / "07_demo.ipynb").write_text(json.dumps(nb))
+    listing = report.render_exercises(tmp_path)
+    assert "1. Why 3x3 (*understand*)" in listing and "2. Receptive field (*compute*)" in listing
+    readme = (report.REPO / "README.md").read_text()
+    section = readme.split(report.EXERCISES_START)[1].split(report.EXERCISES_END)[0]
+    assert section.strip() == report.render_exercises().strip(), "run `make readme`"
