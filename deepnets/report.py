@@ -68,9 +68,10 @@ def render_exercises(notebooks: Path = REPO / "notebooks") -> str:
         found = EXERCISE.findall(text)
         if not found:
             continue
-        solutions = notebooks / "solutions" / f"{nb.stem}_solutions.ipynb"
-        link = f" — solutions: [{solutions.relative_to(REPO)}]({solutions.relative_to(REPO)})" if solutions.exists() else ""
-        parts.append(f"- **[{nb.stem}]({nb.relative_to(REPO)})**{link}: "
+        # links relative to the README, which sits beside notebooks/
+        solutions = f"notebooks/solutions/{nb.stem}_solutions.ipynb"
+        link = f" — solutions: [{solutions}]({solutions})" if (notebooks / "solutions" / f"{nb.stem}_solutions.ipynb").exists() else ""
+        parts.append(f"- **[{nb.stem}](notebooks/{nb.name})**{link}: "
                      + "; ".join(f"{n}. {title.strip()} (*{kind}*)" for n, title, kind in found))
     return "\n".join(parts) or "_No exercises yet._"
 
