@@ -37,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import deepnets
 from deepnets import models
+from deepnets.models.resnet import fashion_resnet  # notebook 04's final net
 from deepnets.results import REPO, device_name
 
 OUT = REPO / "notebooks" / "results" / "bench.json"
@@ -159,13 +160,6 @@ def bench_imagenet_models(names: list[str], steps: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- 3. CPU-sized nets
-def fashion_resnet() -> nn.Module:
-    """Notebook 04's final net: ResNet-10, CIFAR stem, one BasicBlock per stage at 16/32/64/128."""
-    from deepnets.models.resnet import BasicBlock, ResNet
-    return ResNet(BasicBlock, [1, 1, 1, 1], widths=(16, 32, 64, 128), num_classes=10,
-                  in_channels=1, stem="cifar", shortcut="zero_pad")
-
-
 def training_nets() -> dict:
     """The nets the notebooks train for their headline result: builder, input size, batch size."""
     return {

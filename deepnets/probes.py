@@ -6,7 +6,9 @@
 - ``activation_stats(model, x)``: one forward pass, and for every activation layer the
   mean, the standard deviation, the fraction of *saturated* units (local slope below a
   threshold: almost no gradient gets through them) and the values themselves (a random
-  sample, ready for a histogram) -- Glorot & Bengio (2010), Figures 2-3.
+  sample, ready for a histogram) -- the measurements of Glorot & Bengio (2010): means and
+  standard deviations during training (Figure 2, Section 3.1), percentiles and histograms
+  (Figures 3-4, Sections 3.2-3.3; Figure 6, Section 4.2.2).
 
 Both leave the model as they found it: its ``.grad`` fields, its train/eval mode and its
 buffers (BatchNorm running statistics) are untouched.  They run the model in training mode
@@ -146,6 +148,10 @@ def activation_stats(model: nn.Module, x: torch.Tensor, modules=None, *,
 
     Returns ``{name: stats}`` in forward order; ``stats`` holds
     - ``mean``, ``std``: of all output values (floats);
+    - ``example_std``: how much a unit's output changes from one example to the next: the
+      standard deviation over the batch of each unit (each position after the batch
+      dimension), averaged over the units. ``std`` mixes units and examples; this is the part
+      that carries information about the input (0: every example gives the same output);
     - ``saturated``: fraction of units whose local slope |f'(z)| at their input z is below
       ``slope_threshold`` (default 0.01: a sigmoid output below 0.01 or above 0.99, a tanh
       output beyond +-0.995, a ReLU unit at zero). Backprop multiplies by this slope, so a
@@ -200,6 +206,8 @@ def activation_stats(model: nn.Module, x: torch.Tensor, modules=None, *,
         keep = a.cpu()
         if keep.numel() > max_values:
             keep = keep[torch.randperm(keep.numel(), generator=gen)[:max_values]]
+        per_unit = out.detach().float().reshape(len(out), -1) if out.dim() > 0 else None
+        example_std = per_unit.std(0, unbiased=False).mean().item() if per_unit is not None else 0.0
         stats[name] = {"mean": a.mean().item(), "std": a.std().item() if a.numel() > 1 else 0.0,
-                       "saturated": saturated, "dead": dead, "values": keep, "hist": (counts, edges)}
+                       "example_std": example_std, "saturated": saturated, "dead": dead, "values": keep, "hist": (counts, edges)}
     return stats

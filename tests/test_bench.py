@@ -1,5 +1,6 @@
 """The benchmark's measuring pieces, checked against facts they must reproduce."""
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -28,8 +29,18 @@ def test_course_models_match_torchvision_in_shape_for_the_speed_comparison():
         assert count_params(getattr(models, name)()) == count_params(getattr(torchvision.models, name)())
 
 
-def test_matmul_peak_is_positive():
-    assert bench.matmul_gflops(n=256, repeats=2) > 0
+def test_matmul_peak_is_2n_cubed_over_the_best_time(monkeypatch):
+    # An n x n product is n^3 multiply-adds (2 n^3 FLOPs); the peak takes the fastest repeat.
+    times = iter([0.004, 0.002, 0.003])
+    monkeypatch.setattr(bench, "_time_once", lambda fn: next(times))
+    assert bench.matmul_gflops(n=100, repeats=3) == pytest.approx(2 * 100 ** 3 / 0.002 / 1e9)
+
+
+def test_bench_times_notebook_04s_net_from_its_one_constructor():
+    # The notebook and the benchmark build the same net from one place, so they cannot drift.
+    from deepnets.models.resnet import fashion_resnet
+    build, size, batch = bench.training_nets()["resnet10 (04)"]
+    assert build is fashion_resnet and (size, batch) == (28, 256)
 
 
 def test_flop_kernel_share_tells_matmul_bound_from_memory_bound_steps():

@@ -209,6 +209,25 @@ def test_lrn_is_the_papers_formula():
     assert torch.allclose(local_response_norm()(a), b, rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+@pytest.mark.parametrize("channels", [1, 4, 24])
+def test_lrn_equals_pytorchs_outputs_and_gradients(memory_format, channels):
+    # The faster forward must compute what nn.LocalResponseNorm computes, gradients included.
+    ours = local_response_norm()
+    theirs = nn.LocalResponseNorm(size=ours.size, alpha=ours.alpha, beta=ours.beta, k=ours.k)
+    a = (torch.randn(3, channels, 5, 6, dtype=torch.float64) * 60).relu()
+    a = a.contiguous(memory_format=memory_format).requires_grad_()
+    b_ours, b_theirs = ours(a), theirs(a)
+    assert torch.allclose(b_ours, b_theirs, rtol=1e-12, atol=0)
+    w = torch.randn_like(b_theirs)  # a random upstream gradient
+    g_ours, = torch.autograd.grad((b_ours * w).sum(), a)
+    g_theirs, = torch.autograd.grad((b_theirs * w).sum(), a)
+    assert torch.allclose(g_ours, g_theirs, rtol=1e-10, atol=1e-14)
+    # other ranks fall back to PyTorch's own forward
+    x = torch.randn(2, channels, 7, dtype=torch.float64)
+    assert torch.equal(ours(x), theirs(x))
+
+
 def test_lrn_shrinks_every_activation_by_at_least_2_to_the_075():
     a = torch.rand(4, 16, 5, 5) * 10
     ratio = local_response_norm()(a) / a
@@ -253,6 +272,9 @@ def test_inits():
     paper = alexnet_paper(init="paper", fc_width=64)
     convs = [m for m in paper.features if isinstance(m, nn.Conv2d)]
     assert [float(c.bias.detach().mean()) for c in convs] == [0.0, 1.0, 0.0, 1.0, 1.0]
+    # Section 5: biases 1 in the hidden fully connected layers, 0 in "the remaining layers"
+    fcs = [m for m in paper.classifier if isinstance(m, nn.Linear)]
+    assert [float(fc.bias.detach().mean()) for fc in fcs] == [1.0, 1.0, 0.0]
     assert abs(float(convs[2].weight.detach().std()) - 0.01) < 1e-3
     he = alexnet_small(init="kaiming")
     w = he.features[6].weight  # conv3, fan_in 64 * 9

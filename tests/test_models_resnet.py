@@ -97,8 +97,8 @@ def test_cifar_param_counts_match_paper_table6(depth, paper_m, digits):
 
 @pytest.mark.parametrize("depth", [20, 56])
 def test_cifar_net_has_6n_plus_2_layers_and_plain_twin_same_params(depth):
-    res = R.cifar_resnet(depth, shortcut=True)
-    plain = R.cifar_resnet(depth, shortcut=False)
+    res = R.cifar_resnet(depth, residual=True)
+    plain = R.cifar_resnet(depth, residual=False)
     assert len(weighted_layers(res)) == depth == len(weighted_layers(plain))
     # option A shortcuts have no parameters: identical parameter lists
     assert [(k, v.shape) for k, v in res.state_dict().items()] == \
@@ -131,6 +131,57 @@ def test_zero_pad_shortcut_subsamples_and_pads():
     assert y.shape == (1, 4, 2, 2)
     torch.testing.assert_close(y[:, :2], x[:, :, ::2, ::2])
     assert torch.count_nonzero(y[:, 2:]) == 0
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_zero_pad_shortcut_equals_slicing_forward_and_backward(layout):
+    """The shortcut subsamples with a 1x1 max pool (for speed); it must give exactly what
+    the plain reading x[:, :, ::2, ::2] gives, values and gradients, bit for bit."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 16, 7, 7).contiguous(memory_format=layout)   # odd size: 7 -> 4
+    grad_out = torch.randn(4, 32, 4, 4)
+    a = x.clone().requires_grad_()
+    b = x.clone().requires_grad_()
+    y = R.ZeroPadShortcut(planes=32, stride=2)(a)
+    sliced = b[:, :, ::2, ::2]
+    expected = torch.cat([sliced, sliced.new_zeros(4, 16, 4, 4)], dim=1)
+    assert torch.equal(y, expected)
+    y.backward(grad_out)
+    expected.backward(grad_out)
+    assert torch.equal(a.grad, b.grad)
+
+
+def test_zero_pad_shortcut_keeps_channels_last_gradients():
+    # The reason for the max pool: the slice's backward hands back an NCHW gradient, which
+    # made the ReLU backward next to it several times slower under channels_last.
+    x = torch.randn(2, 8, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = R.ZeroPadShortcut(planes=16, stride=2)(x)
+    y.backward(torch.randn_like(y).contiguous(memory_format=torch.channels_last))
+    assert x.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fashion_resnet_matches_its_closed_form_parameter_count():
+    # Written out from the architecture: stem conv 3x3x1x16 + BN; per stage one BasicBlock
+    # (two 3x3 convs + two BNs; option A shortcuts have no weights); fc 128 -> 10.
+    widths = [16, 32, 64, 128]
+    stem = 9 * 1 * 16 + 2 * 16
+    blocks = sum(9 * cin * c + 9 * c * c + 4 * c for cin, c in zip([16] + widths[:-1], widths))
+    fc = 128 * 10 + 10
+    model = R.fashion_resnet()
+    assert n_params(model) == stem + blocks + fc == 297_338
+    assert len(weighted_layers(model)) == 10
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_bottleneck_on_256d_costs_about_a_basic_block_on_64d():
+    """Paper section 4.1, Fig. 5: the two blocks have similar time complexity."""
+    basic, bottleneck = R.BasicBlock(64, 64), R.Bottleneck(256, 64)
+    # multiply-adds per pixel, from the kernel shapes written out
+    assert 2 * 9 * 64 * 64 == 73_728
+    assert 256 * 64 + 9 * 64 * 64 + 64 * 256 == 69_632
+    conv = lambda m: sum(p.numel() for n, p in m.named_parameters() if "conv" in n)
+    assert conv(basic) == 73_728 and conv(bottleneck) == 69_632
+    assert 0.9 < conv(bottleneck) / conv(basic) < 1.0
 
 
 def _zero_residual_branch(block):
@@ -167,8 +218,8 @@ def test_projection_shortcut_used_only_when_shape_changes():
 
 def test_plain_and_residual_nets_differ_and_both_backprop():
     torch.manual_seed(0)
-    res = R.cifar_resnet(20, shortcut=True)
-    plain = R.cifar_resnet(20, shortcut=False)
+    res = R.cifar_resnet(20, residual=True)
+    plain = R.cifar_resnet(20, residual=False)
     plain.load_state_dict(res.state_dict())
     x = torch.randn(4, 1, 28, 28)
     out_r, out_p = res(x), plain(x)

@@ -258,3 +258,12 @@ def test_fc_init_follows_torchvision_by_default_and_he_on_request():
         assert he.classifier[i].weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
     with pytest.raises(ValueError, match="fc_std"):
         vgg16(fc_std=0.0)
+
+
+def test_dropout_follows_fc1_and_fc2_only():
+    # Paper, Section 3.1: dropout (ratio 0.5) on the first two fully connected layers.
+    model = on_meta(vgg16)
+    kinds = [type(m).__name__ for m in model.classifier]
+    assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [m.p for m in model.classifier if isinstance(m, nn.Dropout)] == [0.5, 0.5]
+    assert [m.p for m in on_meta(vgg16, dropout=0.0).classifier if isinstance(m, nn.Dropout)] == [0.0, 0.0]

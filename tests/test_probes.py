@@ -184,6 +184,15 @@ def test_activation_stats_known_values():
         sorted(torch.sigmoid(x).flatten().tolist()))
     counts, edges = s["hist"]
     assert counts.sum().item() == 4 and len(edges) == len(counts) + 1
+    assert s["example_std"] == 0.0                                     # one example: nothing varies
+
+    # example_std: per unit over the batch (population std), then the mean over units.
+    # Unit 0 is 1 and 3 (std 1), unit 1 is 5 and 5 (std 0): example_std 0.5, while the std of
+    # all four values mixes the units.
+    two = activation_stats(nn.Sequential(nn.Identity(), nn.ReLU()),
+                           torch.tensor([[1.0, 5.0], [3.0, 5.0]]))["1"]
+    assert two["example_std"] == pytest.approx(0.5)
+    assert two["std"] == pytest.approx(torch.tensor([1.0, 5.0, 3.0, 5.0]).std().item())
 
     relu = activation_stats(nn.Sequential(nn.Identity(), nn.ReLU(inplace=True)),
                             torch.tensor([[-1.0, -2.0, 3.0, 0.5]]))["1"]
@@ -244,6 +253,28 @@ def test_deep_mlp_batch_norm_and_residual():
     torch.manual_seed(0)
     bn = deep_mlp(4, 16, "sigmoid", batch_norm=True)
     assert sum(isinstance(m, nn.BatchNorm1d) for m in bn.modules()) == 3
+    assert all(b.fc.bias is None for b in bn.blocks) and bn.head.bias is not None
+    # Algorithm 1 of Ioffe & Szegedy written out: batch mean, biased batch variance, then
+    # gamma and beta, before the sigmoid; in eval mode the running statistics instead.
+    blk, u = bn.blocks[1], torch.randn(32, 16)
+    with torch.no_grad():
+        blk.bn.weight.uniform_(0.5, 2.0)
+        blk.bn.bias.uniform_(-1.0, 1.0)
+        x = u @ blk.fc.weight.T
+        mu, var = x.mean(0), x.var(0, unbiased=False)
+        gamma, beta, eps = blk.bn.weight, blk.bn.bias, blk.bn.eps
+        expected = torch.sigmoid(gamma * (x - mu) / torch.sqrt(var + eps) + beta)
+        blk.train()
+        assert torch.allclose(blk(u), expected, atol=1e-6)
+        # one training-mode batch moved the running statistics from (0, 1) by momentum 0.1,
+        # the variance with the unbiased estimate (m / (m - 1), Ioffe & Szegedy Sec. 3.1)
+        m = len(u)
+        assert torch.allclose(blk.bn.running_mean, 0.1 * mu, atol=1e-6)
+        assert torch.allclose(blk.bn.running_var, 0.9 + 0.1 * var * m / (m - 1), atol=1e-5)
+        blk.eval()
+        rm, rv = blk.bn.running_mean, blk.bn.running_var
+        assert torch.allclose(blk(u), torch.sigmoid(gamma * (x - rm) / torch.sqrt(rv + eps) + beta),
+                              atol=1e-6)
     res = deep_mlp(4, 16, "sigmoid", residual=True)
     assert [b.residual for b in res.blocks] == [False, True, True]
     # a residual block adds its input: y = x + act(fc(x))

@@ -1,8 +1,14 @@
-"""A LeNet-5-sized CNN: the course's yardstick for Fashion-MNIST (LeCun et al. 1998).
+"""A LeNet-5-sized CNN: the course's yardstick for Fashion-MNIST (LeCun, Bottou, Bengio &
+Haffner 1998, "Gradient-based learning applied to document recognition", Section II.B).
 
-Modernised in the two ways every later net in the course shares: ReLU instead of tanh,
-and max pooling instead of trainable average pooling. Everything else is LeNet-5:
-6 and 16 filters of 5x5, then 120 -> 84 -> 10 fully connected units.
+It keeps LeNet-5's sizes: 6 and 16 filters of 5x5, each followed by 2x2 pooling, then
+120 -> 84 -> 10 units. It differs from the paper where every later net in the course does:
+ReLU instead of a scaled tanh; max pooling instead of trainable subsampling (a 2x2 sum
+times a learned coefficient plus a bias); the second conv sees all 6 input maps (the
+paper's Table I connects each of its 16 maps to a subset, 1,516 parameters instead of
+2,416 here); and the last layer is a linear layer trained with cross-entropy instead of
+the paper's Euclidean RBF units. The paper's 32x32 inputs become 28x28 images padded by 2:
+the first conv's output is 28x28 in both.
 """
 
 import torch

@@ -6,16 +6,25 @@
             -> Linear(width, classes)
 
 With ``batch_norm=True`` each hidden Linear is followed by BatchNorm1d before the
-activation (Ioffe & Szegedy 2015). With ``residual=True`` the width -> width blocks add
+activation, and the Linear has no bias: Ioffe & Szegedy (2015), Section 3.2, normalise
+x = Wu before the non-linearity and drop b, whose effect the mean subtraction cancels
+(BatchNorm's beta takes its role). With ``residual=True`` the width -> width blocks add
 their input back: ``h = h + act(bn(linear(h)))`` -- an identity shortcut around every
 hidden layer, so the gradient has a path that skips the activation's small derivative.
-(The first and last Linear change the width and so get no shortcut.)
+(The first and last Linear change the width and so get no shortcut. ResNet's blocks hold
+two or three layers per shortcut -- He, Zhang, Ren & Sun 2015, "Deep Residual Learning",
+Section 3.2; one layer per shortcut keeps this MLP's layer count equal to its plain twin's.)
 
 ``init`` is how every Linear weight is drawn (biases are set to 0 unless "default"):
-- ``"default"``: PyTorch's own, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), std = 1/sqrt(3 fan_in);
+- ``"default"``: PyTorch's own, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), std = 1/sqrt(3 fan_in) --
+  the weights of Glorot & Bengio's (2010) "standard" initialisation (Section 2.3, eq. 1;
+  n Var[W] = 1/3, their eq. 15), but PyTorch also draws the biases from that range where
+  Glorot & Bengio set them to 0;
 - a number s: N(0, s^2), e.g. 1.0 or 0.01;
-- ``"xavier"``: Glorot & Bengio (2010) uniform, Var = 2/(fan_in + fan_out);
-- ``"he"``: He et al. (2015) normal, Var = 2/fan_in (for ReLU).
+- ``"xavier"``: Glorot & Bengio (2010) "normalized" uniform, Var = 2/(fan_in + fan_out)
+  (Section 4.2.1, eq. 12 and 16);
+- ``"he"``: He, Zhang, Ren & Sun (2015), "Delving Deep into Rectifiers", Section 2.2:
+  normal, Var = 2/fan_in (eq. 10, derived for ReLU), biases 0.
 """
 from __future__ import annotations
 
@@ -75,7 +84,8 @@ class Block(nn.Module):
         super().__init__()
         if residual and fan_in != width:
             raise ValueError("A residual block needs fan_in == width.")
-        self.fc = nn.Linear(fan_in, width)
+        # BatchNorm subtracts the batch mean, which cancels a bias: leave it out (Ioffe & Szegedy, Sec. 3.2)
+        self.fc = nn.Linear(fan_in, width, bias=not batch_norm)
         self.bn = nn.BatchNorm1d(width) if batch_norm else None
         self.act = _make_activation(activation)
         self.residual = residual

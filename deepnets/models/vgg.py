@@ -16,8 +16,9 @@ and the width of the classifier are arguments, so the same code builds the
              width=0.25, fc_width=256, fc_std=None)           # to 32x32
     vgg([32, 32, "M", 64, 64, "M"], in_channels=1, input_size=28, num_classes=10)
 
-(``fc_std=None``: He initialisation for a narrow classifier; the paper's N(0, 0.01) is
-sized for 4096 units.)
+(``fc_std=None``: He initialisation for a narrow classifier; torchvision's fc weights,
+drawn with standard deviation 0.01, are sized for 4096 units.) Batch norm is not in the
+paper (it came in 2015); the ``_bn`` variants are torchvision's.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ __all__ = [
 
 Config = list[Union[int, str]]
 
-# Table 1 of the paper. A number is a 3x3 convolution (stride 1, padding 1) with that many
-# output channels, followed by ReLU; "M" is a 2x2 max-pool with stride 2.
+# Table 1 of the paper (layout in Section 2.1). A number is a 3x3 convolution (stride 1,
+# padding 1) with that many output channels, followed by ReLU; "M" is a 2x2 max-pool with
+# stride 2. Columns A-LRN and C (1x1 convolutions) are not built.
 cfgs: dict[str, Config] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG11
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG13
@@ -99,11 +101,14 @@ class VGG(nn.Module):
             nn.Linear(fc_width, num_classes),  # fc3
         )
         if init_weights:
-            # torchvision's initialisation (the paper pre-trained A and copied its
-            # weights into the deeper nets; He init makes that unnecessary). The fc
-            # layers' N(0, 0.01) suits 4096 units: each layer scales the signal by about
-            # 0.01 * sqrt(fan_in), 0.64 at 4096 but 0.16 at 256, so narrow classifiers
-            # start with vanishing logits and gradients; fc_std=None uses He init there.
+            # torchvision's initialisation, not the paper's: the paper (Section 3.1)
+            # trained net A from random weights and initialised the first four conv and
+            # the last three fc layers of the deeper nets from A (their other layers
+            # random); torchvision trains every
+            # depth from scratch with He init for the convs. The fc weights' std 0.01
+            # suits 4096 units: each layer scales the signal by about 0.01 * sqrt(fan_in),
+            # 0.64 at 4096 but 0.16 at 256, so narrow classifiers start with vanishing
+            # logits and gradients; fc_std=None uses He init there.
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -165,7 +170,8 @@ def vgg(
 
     Args:
         cfg: which network; a list builds your own (e.g. ``[32, 32, "M", 64, 64, "M"]``).
-        batch_norm: BatchNorm2d after every convolution (torchvision's ``vgg16_bn``).
+        batch_norm: BatchNorm2d after every convolution (torchvision's ``vgg16_bn``;
+            not in the paper, which predates batch norm).
         num_classes: outputs of fc3.
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         input_size: height = width of the input the model is built for. Each "M"
@@ -173,10 +179,13 @@ def vgg(
             takes the last feature map, ``input_size // 2**pools`` on a side.
         width: multiplies every conv's channel count (0.25 turns 64..512 into 16..128).
         fc_width: units of fc1 and fc2 (4096 in the paper).
-        dropout: dropout probability before fc2 and fc3.
+        dropout: dropout probability on the outputs of fc1 and fc2 (0.5 in the paper,
+            Section 3.1, and torchvision).
         init_weights: torchvision's initialisation (He for convs, N(0, fc_std) for fcs).
-        fc_std: standard deviation of the fc weights at initialisation; 0.01 (paper and
-            torchvision) is sized for 4096-wide layers. None: He init (std
+        fc_std: standard deviation of the fc weights at initialisation; torchvision's
+            0.01 is sized for 4096-wide layers (the paper, Section 3.1, writes "10^-2
+            variance" for its randomly initialised layers, which read literally is a
+            standard deviation of 0.1). None: He init (std
             sqrt(2 / fan_in)), which keeps a narrow classifier's signal from vanishing.
     """
     config = _resolve_cfg(cfg)
