@@ -237,4 +237,5 @@ def check_bn_sigmoid_net(answer, depth: int = 20) -> bool:
     if any(b.residual for b in answer.blocks):
         return say(False, "your net has shortcuts too (residual=True); change one thing at a time.")
     return say(True, f"{depth} Linear layers, sigmoid, one BatchNorm1d before each hidden sigmoid; "
-                     "train it beside the plain sigmoid net over three seeds and compare validation accuracy.")
+                     "now train it and measure its validation accuracy in evaluation and in training mode "
+                     "after every epoch, over three seeds, and compare the two modes with deepnets.compare.")
