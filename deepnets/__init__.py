@@ -1,6 +1,6 @@
 """deepnets: the shared code of a notebook course on deep convolutional networks."""
 
-from deepnets import diagrams, evidence, plots
+from deepnets import checks, evidence
 from deepnets.data import (Batches, DataError, FashionMNIST, Split, load_fashion_mnist, stratified_subset,
                            train_val_split)
 from deepnets.evidence import compare, spread
@@ -16,3 +16,14 @@ __all__ = [
     "load_fashion_mnist", "models", "plots", "predict", "seed_everything", "spread",
     "stratified_subset", "train_val_split",
 ]
+
+# Drawing needs matplotlib, which takes a second to import: `deepnets.plots` and
+# `deepnets.diagrams` load on first use, so `import deepnets` stays quick for commands that draw nothing.
+_LAZY = ("diagrams", "plots")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"deepnets.{name}")
+    raise AttributeError(f"module 'deepnets' has no attribute {name!r}")

@@ -12,11 +12,21 @@ import functools
 import gzip
 import hashlib
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+from deepnets import checks
+from deepnets.checks import DataError
+from deepnets.files import REPO
+
+if TYPE_CHECKING:
+    from deepnets.profiles import Profile
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -25,14 +35,20 @@ CLASSES = (
 
 # SHA-256 of the *decompressed* idx files. Debian's package recompressed the .gz files, so
 # their compressed digests differ from upstream's; the decompressed bytes are identical.
-FILES = {
+FILE_SHA256 = {
     "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
     "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+REPO_DATA = REPO / "data"
+
+# Fashion-MNIST's training-set statistics (the 60,000 training images scaled to [0, 1]):
+# Batches normalises with them unless given others, so that building batches never loads
+# the whole data set. tests/test_data.py recomputes both from the files.
+TRAIN_MEAN = 0.2860405743122101
+TRAIN_STD = 0.3530242443084717
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
 
 HOW_TO_GET_DATA = """\
@@ -41,10 +57,6 @@ Ways to get Fashion-MNIST (any one is enough):
   - with internet, no root:   make data   (or: python -m deepnets.data --download)
   - files you already have:   put the four idx .gz files in data/, or set
                               DEEPNETS_DATA=/path/to/folder, or pass root=... """
-
-
-class DataError(RuntimeError):
-    """The Fashion-MNIST files are missing, corrupt or truncated."""
 
 
 def candidate_dirs(root: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
@@ -63,12 +75,24 @@ def find_data_dir(root: str | os.PathLike | None = None, download: bool = False)
     """The first folder that holds all four files; downloads into data/ if allowed."""
     searched = []
     for origin, folder in candidate_dirs(root):
-        missing = [name for name in FILES if not (folder / name).is_file()]
+        missing = [name for name in FILE_SHA256 if not (folder / name).is_file()]
         if not missing:
+            unreadable = [name for name in FILE_SHA256 if not os.access(folder / name, os.R_OK)]
+            if unreadable or not os.access(folder, os.R_OK | os.X_OK):
+                raise DataError(f"The data folder {folder} (from the {origin}) holds the files but "
+                                f"you may not read {', '.join(unreadable) or 'the folder'}. Give "
+                                f"yourself read permission (chmod -R a+rX {folder}) or use another copy.")
             return folder
         if origin in ("root argument", "$DEEPNETS_DATA"):
             # A folder the user named must hold the data: a typo should not silently
             # fall through to some other copy of it.
+            if folder.exists() and not folder.is_dir():
+                raise DataError(f"The data folder {folder} (from the {origin}) is a file, not a folder. "
+                                f"Set it to the folder that holds the four .gz files.\n{HOW_TO_GET_DATA}")
+            if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+                raise DataError(f"The data folder {folder} (from the {origin}) cannot be read: you lack "
+                                f"permission. Give yourself read permission (chmod -R a+rX {folder}) "
+                                f"or point it at another copy.")
             if not folder.is_dir():
                 raise DataError(f"The data folder {folder} (from the {origin}) does not exist. "
                                 f"Fix the path, or unset it to use the default places.\n{HOW_TO_GET_DATA}")
@@ -106,7 +130,11 @@ def download_fashion_mnist(folder: Path = REPO_DATA) -> None:
 def read_idx(path: Path, expected_sha256: str | None = None) -> torch.Tensor:
     """Read one gzipped idx file into a uint8 tensor, checking its decompressed digest."""
     try:
-        raw = gzip.open(path, "rb").read()
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except PermissionError as e:
+        raise DataError(f"{path} cannot be read: you lack permission. Give yourself read permission "
+                        f"(chmod a+r {path}) or use another copy.") from e
     except (OSError, EOFError) as e:
         raise DataError(f"{path} is corrupt or truncated ({e}). Delete it and get the data "
                         f"again.\n{HOW_TO_GET_DATA}") from e
@@ -133,7 +161,7 @@ class FashionMNIST:
     std: float
     folder: Path
 
-    def split(self, profile) -> "Split":
+    def split(self, profile: Profile) -> Split:
         """The course's one train/validation/test split, at the sizes a profile asks for.
 
         The validation images are held out of the 60,000 training images (500 per class,
@@ -162,7 +190,7 @@ class Split:
     test_images: torch.Tensor
     test_labels: torch.Tensor
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[torch.Tensor]:
         """Unpacks as train_x, train_y, val_x, val_y, test_x, test_y."""
         return iter((self.train_images, self.train_labels, self.val_images, self.val_labels,
                      self.test_images, self.test_labels))
@@ -176,18 +204,45 @@ VAL_SEED = 2012
 def train_val_split(images: torch.Tensor, labels: torch.Tensor, val_per_class: int = VAL_PER_CLASS,
                     seed: int = VAL_SEED) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Hold out `val_per_class` images of every class: (train_x, train_y, val_x, val_y), disjoint."""
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
+    _check_pair(images, labels)
+    checks.positive_int("val_per_class", val_per_class)
+    checks.non_negative_int("seed", seed)
+    _check_enough(labels, val_per_class, "val_per_class", keep_one=True)
     held_out = torch.zeros(len(images), dtype=torch.bool)
     held_out[_stratified_index(labels, val_per_class, seed)] = True
     return images[~held_out], labels[~held_out], images[held_out], labels[held_out]
+
+
+def _check_pair(images: torch.Tensor, labels: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise checks.ArgumentTypeError(f"images must be a torch.Tensor, got {type(images).__name__}. "
+                                       f"Pass the uint8 images of load_fashion_mnist() or a slice of them.")
+    checks.labels("labels", labels)
+    if len(images) != len(labels):
+        raise checks.InputError(f"{len(images)} images but {len(labels)} labels: pass one label per image.")
+    if len(labels) == 0:
+        raise checks.EmptyDataError("images and labels are empty (0 images). Pass at least one image "
+                                    "of each class.")
+
+
+def _check_enough(labels: torch.Tensor, n: int, name: str, keep_one: bool = False) -> None:
+    counts = torch.bincount(labels)
+    present = counts[counts > 0]
+    if len(present) < 2:
+        raise checks.EmptyDataError(f"labels hold a single class ({int(labels[0])}), so there is nothing "
+                                    f"to stratify by {name}. Pass images of at least two classes.")
+    smallest = int(present.min()) - (1 if keep_one else 0)
+    if n > smallest:
+        raise checks.ArgumentValueError(
+            f"Asked for {name}={n} images per class, but the smallest class has only {smallest}"
+            f"{' to spare' if keep_one else ''}. Use at most that" + ("." if keep_one else ", or None for all."))
 
 
 @functools.lru_cache(maxsize=4)
 def load_fashion_mnist(root: str | None = None, download: bool = False) -> FashionMNIST:
     """Load Fashion-MNIST (found as `find_data_dir` describes) into memory, verified."""
     folder = find_data_dir(root, download)
-    t = {name: read_idx(folder / name, digest) for name, digest in FILES.items()}
+    t = {name: read_idx(folder / name, digest) for name, digest in FILE_SHA256.items()}
     train_images = t["train-images-idx3-ubyte.gz"]
     scaled = train_images.float() / 255
     return FashionMNIST(
@@ -205,16 +260,12 @@ def load_fashion_mnist(root: str | None = None, download: bool = False) -> Fashi
 def stratified_subset(images: torch.Tensor, labels: torch.Tensor, n_per_class: int | None,
                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """n images of every class, drawn at random with a fixed seed; None keeps everything."""
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
+    _check_pair(images, labels)
+    checks.non_negative_int("seed", seed)
     if n_per_class is None:
         return images, labels
-    if not isinstance(n_per_class, int) or n_per_class <= 0:
-        raise ValueError(f"n_per_class must be a positive integer or None, got {n_per_class!r}.")
-    counts = torch.bincount(labels)
-    if n_per_class > counts.min().item():
-        raise ValueError(f"Asked for {n_per_class} images per class, but the smallest class has "
-                         f"only {counts.min().item()}. Use at most that, or None for all.")
+    checks.positive_int("n_per_class", n_per_class, fix="Pass None to keep every image.")
+    _check_enough(labels, n_per_class, "n_per_class")
     index = _stratified_index(labels, n_per_class, seed)
     return images[index], labels[index]
 
@@ -225,6 +276,8 @@ def _stratified_index(labels: torch.Tensor, n_per_class: int, seed: int) -> torc
     picks = []
     for c in range(len(torch.bincount(labels))):
         members = torch.nonzero(labels == c).squeeze(1)
+        if len(members) == 0:  # a class missing from this slice has nothing to draw
+            continue
         picks.append(members[torch.randperm(len(members), generator=g)[:n_per_class]])
     return torch.cat(picks).sort().values
 
@@ -262,26 +315,41 @@ class Batches:
     (random crop with zero padding + horizontal flip), resizing, normalisation.
     Shuffling and augmentation draw from one seeded generator, so epoch k is the same
     in every run with the same seed (and after resuming from a checkpoint).
+
+    Normalisation subtracts `mean` and divides by `std`, both in [0, 1] pixel units. Left
+    out, they are Fashion-MNIST's training-set statistics (`TRAIN_MEAN`, `TRAIN_STD`); pass
+    your own for other images, e.g. `images.float().div(255).mean()`.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
                  shuffle: bool = False, seed: int = 0, size: int | None = None,
                  augment: bool = False, pad: int = 2, channels: int = 1,
                  device: str | torch.device | None = None,
-                 mean: float | None = None, std: float | None = None):
-        if images.dtype != torch.uint8 or images.dim() != 3:
-            raise ValueError(f"images must be a uint8 tensor [N, H, W], got {images.dtype} "
-                             f"{tuple(images.shape)}.")
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grey) or 3 (grey copied to RGB), got {channels!r}.")
-        if size is not None and (not isinstance(size, int) or size < 8):
-            raise ValueError(f"size must be an integer of at least 8 pixels or None, got {size!r}.")
-        if augment and (not isinstance(pad, int) or pad < 0):
-            raise ValueError(f"pad must be a whole number of pixels, 0 for flips only, got {pad!r}.")
+                 mean: float | None = None, std: float | None = None) -> None:
+        """Batches of `batch_size` from uint8 `images` [N, H, W] and their `labels` [N];
+        `size` resizes (bilinear), `channels=3` copies grey to RGB, `augment` crops and flips."""
+        checks.images("images", images, dtype=torch.uint8, dims=3, model="Batches")
+        checks.labels("labels", labels, count=len(images))
+        checks.positive_int("batch_size", batch_size)
+        checks.non_negative_int("seed", seed)
+        checks.one_of("channels", channels, (1, 3), fix="Pass 1 (grey) or 3 (grey copied to RGB).")
+        if size is not None:
+            checks.positive_int("size", size, fix="Pass None to keep the images' own size.")
+            if size < 8:
+                raise checks.ArgumentValueError(f"size must be at least 8 pixels or None, got {size}. "
+                                                f"Pass a larger size, or None to keep 28x28.")
+        if augment:
+            checks.non_negative_int("pad", pad, fix="Pass 0 for flips only.")
+        for name, value in (("mean", mean), ("std", std)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise checks.ArgumentTypeError(f"{name} must be a number in pixel units of [0, 1], got "
+                                               f"{value!r}. Pass a float such as {TRAIN_MEAN:.4f}, or None.")
+        if std is not None and not std > 0:
+            raise checks.ArgumentValueError(f"std must be positive, got {std!r}: normalising divides by it. "
+                                            f"Pass the images' standard deviation, or None.")
+        side = size if size is not None else max(images.shape[1:])
+        checks.fits_in_memory("batch_size or size", 4 * batch_size * channels * side * side,
+                              f"One batch of {batch_size} float images of {channels}x{side}x{side}")
         if device is None:
             from deepnets.train import get_device
             device = get_device()
@@ -295,15 +363,20 @@ class Batches:
         # as F.interpolate (tested), faster on a CPU (python -m deepnets.bench measures it).
         # Crops keep the image size, so the two matrices are built once, here.
         h, w = images.shape[1:]
-        self.resize = None
+        self.resize_matrices: tuple[torch.Tensor, torch.Tensor] | None = None
         if size is not None and (size, size) != (h, w):
-            self.resize = (resize_matrix(h, size).to(self.device), resize_matrix(w, size).T.to(self.device))
-        # Default statistics: Fashion-MNIST's training set (0.2860, 0.3530), computed on load.
-        if mean is None or std is None:
-            ds = load_fashion_mnist()
-            mean, std = ds.mean, ds.std
-        self.mean, self.std = float(mean), float(std)
+            self.resize_matrices = (resize_matrix(h, size).to(self.device),
+                                    resize_matrix(w, size).T.to(self.device))
+        self.mean = float(TRAIN_MEAN if mean is None else mean)
+        self.std = float(TRAIN_STD if std is None else std)
         self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def resize(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Deprecated name of `resize_matrices`."""
+        warnings.warn("Batches.resize is now Batches.resize_matrices (it holds the two matrices).",
+                      DeprecationWarning, stacklevel=2)
+        return self.resize_matrices
 
     @property
     def num_images(self) -> int:
@@ -313,15 +386,15 @@ class Batches:
     def __len__(self) -> int:
         return (len(self.images) + self.batch_size - 1) // self.batch_size
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """The random generator's state, to resume an interrupted run exactly."""
         return {"generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` saved."""
         self.generator.set_state(state["generator"])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.images)
         order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
         for start in range(0, n, self.batch_size):
@@ -329,18 +402,34 @@ class Batches:
             x, y = self.images[index], self.labels[index]
             if self.augment:
                 x = random_crop_flip(x, self.pad, self.generator)
-            yield self.to_float(x), y
+            yield self.model_input(x), y
 
-    def to_float(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 [B, H, W] -> normalised float [B, C, size, size], channels_last."""
+    def model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, H, W] -> what a model takes: float [B, C, size, size], normalised,
+        resized to `size` and copied to `channels`, in channels_last memory order."""
         x = x.float().div_(255).sub_(self.mean).div_(self.std)
-        if self.resize is not None:
-            rows, cols = self.resize
+        if self.resize_matrices is not None:
+            rows, cols = self.resize_matrices
             x = rows @ x @ cols
         x = x.unsqueeze(1)
         if self.channels == 3:
             x = x.expand(-1, 3, -1, -1)
         return x.contiguous(memory_format=torch.channels_last)
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        """Deprecated name of `model_input` (which also resizes and copies channels)."""
+        warnings.warn("Batches.to_float is now Batches.model_input: it also resizes and copies channels.",
+                      DeprecationWarning, stacklevel=2)
+        return self.model_input(x)
+
+
+def __getattr__(name: str) -> Any:
+    # Old names, kept for one release.
+    if name == "FILES":
+        warnings.warn("deepnets.data.FILES is now FILE_SHA256 (it holds each file's checksum).",
+                      DeprecationWarning, stacklevel=2)
+        return FILE_SHA256
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 from matplotlib.path import Path
 
+from deepnets import checks
 from deepnets.models.resnet import ZeroPadShortcut
 from deepnets.summary import count_params
 
@@ -189,14 +190,19 @@ def _units(model: nn.Module, expand: set[str]) -> tuple[dict[str, nn.Module], di
 
 def _check_model(model: object, input_size: object) -> tuple[int, ...]:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"architecture() draws a torch.nn.Module, but got a "
+        raise checks.ArgumentTypeError(f"architecture() draws a torch.nn.Module, but got a "
                         f"{type(model).__name__} ({str(model)[:60]!r}). Pass the network "
                         f"itself, e.g. architecture(models.resnet50(), (1, 3, 224, 224)).")
     if (not isinstance(input_size, (tuple, list, torch.Size)) or not input_size
             or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
                        for s in input_size)):
-        raise ValueError(f"input_size must be the shape of one input batch, a tuple of "
-                         f"positive ints such as (1, 3, 224, 224), but got {input_size!r}.")
+        raise checks.ArgumentValueError(f"input_size must be the shape of one input batch, a tuple of "
+                         f"positive ints such as (1, 3, 224, 224), but got {input_size!r}. "
+                                        f"Pass the shape of one batch, batch dimension first.")
+    n_values = 1
+    for side in input_size:
+        n_values *= side
+    checks.fits_in_memory("input_size", 4 * n_values, f"An input of size {tuple(input_size)}")
     first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))), None)
     dims = {nn.Conv1d: 3, nn.Conv2d: 4}.get(type(first))
     if dims is not None and len(input_size) != dims:
@@ -204,13 +210,13 @@ def _check_model(model: object, input_size: object) -> tuple[int, ...]:
         # report every shape one dimension short.
         example = ((1, *input_size) if len(input_size) == dims - 1
                    else (1, first.in_channels) + (224,) * (dims - 2))
-        raise ValueError(f"input_size must be (batch, channels{', height, width' if dims == 4 else ', length'}) "
+        raise checks.ArgumentValueError(f"input_size must be (batch, channels{', height, width' if dims == 4 else ', length'}) "
                          f"for a net that starts with a {type(first).__name__}, but got "
                          f"{tuple(input_size)}. Include the batch dimension, e.g. {example}.")
     return tuple(input_size)
 
 
-def _run_failed(model: nn.Module, input_size: tuple[int, ...], err: Exception) -> ValueError:
+def _run_failed(model: nn.Module, input_size: tuple[int, ...], err: Exception) -> checks.InputError:
     first = next(((n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))), None)
     hint = ""
     if first is not None:
@@ -218,7 +224,7 @@ def _run_failed(model: nn.Module, input_size: tuple[int, ...], err: Exception) -
         wants = (f"{m.in_channels} input channels" if not isinstance(m, nn.Linear)
                  else f"{m.in_features} input features")
         hint = f" Its first layer, {n or type(m).__name__} ({m}), expects {wants}."
-    return ValueError(f"{type(model).__name__} cannot run on an input of size {input_size}: "
+    return checks.InputError(f"{type(model).__name__} cannot run on an input of size {input_size}: "
                       f"{str(err).rstrip('.')}.{hint} Pass the size the model was built for as "
                       f"(batch, channels, height, width), e.g. (1, 3, 224, 224) for the "
                       f"ImageNet nets, (1, 3, 227, 227) for alexnet_paper(), (1, 1, 28, 28) "
@@ -331,7 +337,7 @@ def architecture_boxes(model: nn.Module, input_size: Sequence[int], *,
     unknown = sorted(expand - set(blocks))
     if unknown:
         known = ", ".join(blocks[:6]) + (", ..." if len(blocks) > 6 else "") or "none"
-        raise ValueError(f"expand names blocks this {type(model).__name__} does not have: "
+        raise checks.ArgumentValueError(f"expand names blocks this {type(model).__name__} does not have: "
                          f"{unknown}. Its residual blocks are: {known}; pass one of those "
                          f"(e.g. expand={blocks[0]!r})." if blocks else
                          f"expand names blocks this {type(model).__name__} does not have: "
@@ -598,13 +604,15 @@ def architecture(model: nn.Module | Mapping[str, nn.Module],
     The figure's ``boxes`` attribute holds what was drawn: the list of ``Box`` from
     ``architecture_boxes``, or {panel title: list} for several models.
     """
+    if max_rows is not None:
+        checks.positive_int("max_rows", max_rows, fix="Pass None for an automatic layout.")
     models = dict(model) if isinstance(model, Mapping) else {None: model}
     if not models:
-        raise ValueError("architecture() got an empty mapping of models; pass a model or "
+        raise checks.ArgumentValueError("architecture() got an empty mapping of models; pass a model or "
                          "{'name': model, ...} with at least one.")
     if isinstance(input_size, Mapping):
         if set(input_size) != set(models):
-            raise ValueError(f"A mapping of input sizes needs one entry per model: models "
+            raise checks.ArgumentValueError(f"A mapping of input sizes needs one entry per model: models "
                              f"{list(models)}, input sizes {list(input_size)}. Give the same "
                              f"keys, or one input size for all.")
         sizes = dict(input_size)
@@ -615,9 +623,6 @@ def architecture(model: nn.Module | Mapping[str, nn.Module],
     for label, m in models.items():
         boxes = architecture_boxes(m, sizes[label], expand=expand)
         panels.append(_Panel(label, boxes, tuple(sizes[label]), count_params(m), type(m).__name__))
-    if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 1):
-        raise ValueError(f"max_rows must be a positive int (boxes per column) or None for "
-                         f"automatic, but got {max_rows!r}.")
 
     measure = _Measure(fontsize)
     line_h = fontsize * 1.3 / 72

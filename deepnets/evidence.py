@@ -9,8 +9,12 @@ typed after looking at them.
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+
+from deepnets import checks
 
 
 @dataclass(frozen=True)
@@ -19,12 +23,14 @@ class Spread:
 
     values: tuple[float, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.values) == 0:
-            raise ValueError("A spread needs at least one value; run the measurement first.")
+            raise checks.EmptyDataError("values is empty: a spread needs at least one value. Run the "
+                                        "measurement first and pass its values over seeds.")
 
     @property
     def n(self) -> int:
+        """How many seeds."""
         return len(self.values)
 
     @property
@@ -44,7 +50,10 @@ class Spread:
         return self.hi - self.lo
 
     def format(self, scale: float = 100, unit: str = "%", digits: int = 1) -> str:
-        """'84.1% (83.2 to 85.0%, 3 seeds)', or just the value for a single seed."""
+        """'84.1% (83.2 to 85.0%, 3 seeds)', or just the value for a single seed.
+
+        ``unit`` follows each number as written: "%" for accuracies, " points" for
+        differences of percentages (a gap), "" for plain numbers."""
         m, lo, hi = (f"{scale * v:.{digits}f}" for v in (self.mean, self.lo, self.hi))
         if self.n == 1:
             return f"{m}{unit} (1 seed)"
@@ -53,8 +62,16 @@ class Spread:
 
 def spread(values: Iterable[float]) -> Spread:
     """The Spread of a measurement's values over seeds."""
-    values = tuple(float(v) for v in values)
-    return Spread(values)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise checks.ArgumentTypeError(f"values must be a list of numbers, one per seed, got "
+                                       f"{type(values).__name__}. Pass e.g. [0.91, 0.92, 0.90].")
+    values = tuple(values)
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise checks.ArgumentValueError(f"values[{i}] is {v!r}; a spread is of finite numbers. "
+                                            f"Pass one number per seed (a run that diverged has no value: "
+                                            f"leave it out and say so).")
+    return Spread(tuple(float(v) for v in values))
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class Comparison:
     quantity: str = "test accuracy"
     scale: float = 100
     unit: str = "points"
+    value_unit: str = "%"
 
     @property
     def diff(self) -> float:
@@ -117,8 +135,8 @@ class Comparison:
         """One line a notebook prints: the figures, the difference and the verdict."""
         d = self.scale * self.diff
         return (f"{self.b_name} vs {self.a_name}: {self.quantity} "
-                f"{self.b.format(self.scale, '%' if self.scale == 100 else '')} vs "
-                f"{self.a.format(self.scale, '%' if self.scale == 100 else '')}, "
+                f"{self.b.format(self.scale, self.value_unit)} vs "
+                f"{self.a.format(self.scale, self.value_unit)}, "
                 f"a difference of {d:+.1f} {self.unit}: {self.words} ({self.evidence}).")
 
     def __str__(self) -> str:
@@ -127,8 +145,20 @@ class Comparison:
 
 def compare(a: Sequence[float], b: Sequence[float], a_name: str = "a", b_name: str = "b", *,
             noise_floor: float | None = None, quantity: str = "test accuracy",
-            scale: float = 100, unit: str = "points") -> Comparison:
-    """Compare condition b with condition a, each a list of values over seeds."""
-    if noise_floor is not None and noise_floor < 0:
-        raise ValueError(f"A noise floor is a size, so it cannot be negative; got {noise_floor!r}.")
-    return Comparison(a_name, b_name, spread(a), spread(b), noise_floor, quantity, scale, unit)
+            scale: float = 100, unit: str = "points", value_unit: str | None = None) -> Comparison:
+    """Compare condition b with condition a, each a list of values over seeds.
+
+    ``scale`` multiplies every number shown; ``unit`` follows the difference, ``value_unit``
+    each value (default "%" when scale is 100, else none: pass " points" for gaps).
+    """
+    if noise_floor is not None:
+        if isinstance(noise_floor, bool) or not isinstance(noise_floor, numbers.Real):
+            raise checks.ArgumentTypeError(f"noise_floor must be a number or None, got {noise_floor!r}. "
+                                           f"Pass the run-to-run noise, e.g. 0.005.")
+        if noise_floor < 0:
+            raise checks.ArgumentValueError(f"noise_floor is a size, so it cannot be negative; got "
+                                            f"{noise_floor!r}. Pass its absolute value.")
+    checks.positive_number("scale", scale, fix="Pass 100 for fractions shown as percentages, or 1.")
+    if value_unit is None:
+        value_unit = "%" if scale == 100 else ""
+    return Comparison(a_name, b_name, spread(a), spread(b), noise_floor, quantity, scale, unit, value_unit)

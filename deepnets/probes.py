@@ -22,6 +22,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from deepnets import checks
+from deepnets.modes import measurement_mode
+
 __all__ = ["gradient_norms", "activation_stats", "weight_layers", "ACTIVATION_TYPES"]
 
 #: Layers whose weight gradient ``gradient_norms`` reports.
@@ -44,24 +47,6 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(_name(n, m), m) for n, m in model.named_modules()
             if isinstance(m, WEIGHT_LAYER_TYPES)
             and getattr(m, "weight", None) is not None and m.weight.requires_grad]
-
-
-@contextmanager
-def _probe_mode(model: nn.Module, train: bool):
-    """Run `model` in train (or eval) mode; afterwards restore its mode and its buffers
-    (BatchNorm running statistics would otherwise move with every probe)."""
-    modes = {m: m.training for m in model.modules()}
-    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-    model.train(train)
-    try:
-        yield
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
-        with torch.no_grad():
-            for n, b in model.named_buffers():
-                if n in buffers:
-                    b.copy_(buffers[n])
 
 
 @contextmanager
@@ -98,22 +83,28 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     those of the gradient one SGD step of ``fit`` would take. ``x`` and ``y`` are moved to
     the model's device.
     """
-    if wrt not in ("weight", "output"):
-        raise ValueError(f'wrt must be "weight" or "output", got {wrt!r}.')
+    checks.one_of("wrt", wrt, ("weight", "output"))
+    _check_model(model)
+    checks.images("x", x, dims=x.dim() if isinstance(x, torch.Tensor) else 4, model="gradient_norms")
+    if loss_fn is None:
+        checks.labels("y", y, count=len(x))
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     layers = weight_layers(model)
     if not layers:
-        raise ValueError("The model has no Conv/Linear layer with a trainable weight.")
+        raise checks.ArgumentValueError(f"model has no Conv/Linear layer with a trainable weight "
+                                        f"({type(model).__name__}), so there is no gradient to measure. "
+                                        f"Pass a network with at least one nn.Linear or nn.Conv2d.")
     device = next(model.parameters()).device
     x = x.to(device)
     y = y.to(device) if isinstance(y, torch.Tensor) else y
 
     outputs: dict[str, torch.Tensor] = {}                  # first call wins, order kept
-    with _probe_mode(model, train), torch.enable_grad(), \
+    with measurement_mode(model, train, keep_buffers=True), torch.enable_grad(), \
             _forward_hooks(layers, lambda name, mod, inp, out: outputs.setdefault(name, out)):
         loss = loss_fn(model(x), y)
         if loss.dim() != 0:
-            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}.")
+            raise checks.ArgumentValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}. "
+                                            f"Use a loss with reduction='mean' (the default).")
         by_name = dict(layers)
         targets = [by_name[n].weight if wrt == "weight" else outputs[n] for n in outputs]
         grads = torch.autograd.grad(loss, targets, allow_unused=True)
@@ -122,7 +113,20 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             for n, g in zip(outputs, grads)}
 
 
-def _resolve_modules(model: nn.Module, modules) -> list[tuple[str, nn.Module]]:
+class ModuleNameError(checks.ArgumentValueError, KeyError):
+    """A module name the model does not have (a KeyError, as a dict lookup would raise)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise checks.ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}. "
+                                       f"Pass the network itself, e.g. deep_mlp(20).")
+
+
+def _resolve_modules(model: nn.Module, modules: object) -> list[tuple[str, nn.Module]]:
     named = [(_name(n, m), m) for n, m in model.named_modules()]
     if modules is None:
         return [(n, m) for n, m in named if isinstance(m, ACTIVATION_TYPES)]
@@ -132,13 +136,14 @@ def _resolve_modules(model: nn.Module, modules) -> list[tuple[str, nn.Module]]:
     lookup = dict(named)
     missing = [n for n in modules if n not in lookup]
     if missing:
-        raise KeyError(f"No module called {missing} in the model; "
-                       f"names look like {[n for n, _ in named[1:4]]}.")
+        raise ModuleNameError(f"modules names {missing}, which the model does not have; names look "
+                              f"like {[n for n, _ in named[1:4]]}. Pass names from model.named_modules().")
     return [(n, lookup[n]) for n in modules]
 
 
 @torch.no_grad()
-def activation_stats(model: nn.Module, x: torch.Tensor, modules=None, *,
+def activation_stats(model: nn.Module, x: torch.Tensor,
+                     modules: Iterable[str] | type | tuple[type, ...] | None = None, *,
                      slope_threshold: float = 0.01, max_values: int = 20_000,
                      bins: int = 50, train: bool = True, seed: int = 0) -> dict[str, dict]:
     """Statistics of the outputs of the chosen layers for one batch ``x``.
@@ -163,10 +168,12 @@ def activation_stats(model: nn.Module, x: torch.Tensor, modules=None, *,
       (seeded), for histograms;
     - ``hist``: ``(counts, edges)`` of all finite outputs, ``bins`` bins between min and max.
     """
+    _check_model(model)
+    checks.images("x", x, dims=x.dim() if isinstance(x, torch.Tensor) else 4, model="activation_stats")
     targets = _resolve_modules(model, modules)
     if not targets:
-        raise ValueError("No layer to watch: the model has no activation module "
-                         "(pass modules=... names or types).")
+        raise checks.ArgumentValueError("modules selects no layer to watch: the model has no activation "
+                                        "module of those types. Pass modules=... names or types it has.")
     device = next(iter(model.parameters()), torch.empty(0)).device
     inputs: dict[str, torch.Tensor | None] = {}
     captured: dict[str, tuple[nn.Module, torch.Tensor | None, torch.Tensor]] = {}
@@ -181,7 +188,7 @@ def activation_stats(model: nn.Module, x: torch.Tensor, modules=None, *,
         if name not in captured and isinstance(out, torch.Tensor):
             captured[name] = (mod, inputs.get(name), out)
 
-    with _probe_mode(model, train), _forward_hooks(targets, pre_hook, pre=True), \
+    with measurement_mode(model, train, keep_buffers=True), _forward_hooks(targets, pre_hook, pre=True), \
             _forward_hooks(targets, hook):
         model(x.to(device))
 

@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deepnets.results import REPO, seeds_dir
+from deepnets.files import REPO
+from deepnets.results import seeds_dir
 
 
 def run(notebook: Path, seed: int, profile: str) -> Path:

@@ -1,11 +1,10 @@
 """Shared fixtures: the repository's paths and small Fashion-MNIST slices."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from deepnets.files import REPO
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -24,8 +23,25 @@ def small(fashion):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_per_test():
-    # Tests compare runs bit for bit; a fixed thread count keeps CPU kernels deterministic.
+def _restore_thread_count():
+    # A test that changes torch's thread count must not change it for the tests after it:
+    # results compared bit for bit depend on how CPU kernels split their work.
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+def losses_on_one_batch(model, x, y, optimizer, steps: int) -> list[float]:
+    """Train `model` on the single batch (x, y) for `steps` steps; the loss after each.
+
+    A net that can learn at all drives the loss on one fixed batch towards zero: the check
+    that its forward and backward passes are wired together.
+    """
+    losses = []
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses

@@ -35,7 +35,7 @@ def test_checksum_mismatch_names_the_file(tmp_path, fashion):
     raw[-1] ^= 1  # one flipped bit in one label
     path.write_bytes(gzip.compress(bytes(raw)))
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz has the wrong checksum"):
-        data.read_idx(path, data.FILES[path.name])
+        data.read_idx(path, data.FILE_SHA256[path.name])
 
 
 def test_truncated_file_names_the_file_and_what_to_do(tmp_path, fashion):
@@ -43,11 +43,11 @@ def test_truncated_file_names_the_file_and_what_to_do(tmp_path, fashion):
     good = (fashion.folder / path.name).read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz is corrupt or truncated.*Delete it"):
-        data.read_idx(path, data.FILES[path.name])
+        data.read_idx(path, data.FILE_SHA256[path.name])
 
 
 def test_digests_are_of_the_decompressed_bytes(fashion):
-    for name, digest in data.FILES.items():
+    for name, digest in data.FILE_SHA256.items():
         assert hashlib.sha256(gzip.open(fashion.folder / name).read()).hexdigest() == digest
 
 
@@ -69,14 +69,14 @@ def test_a_named_folder_must_exist(tmp_path, monkeypatch):
 
 
 def test_a_named_folder_missing_a_file_says_which(tmp_path, fashion):
-    for name in list(data.FILES)[:3]:
+    for name in list(data.FILE_SHA256)[:3]:
         (tmp_path / name).write_bytes((fashion.folder / name).read_bytes())
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz"):
         data.find_data_dir(tmp_path)
 
 
 def test_search_order_prefers_the_explicit_root(tmp_path, fashion, monkeypatch):
-    for name in data.FILES:
+    for name in data.FILE_SHA256:
         (tmp_path / name).symlink_to(fashion.folder / name)
     monkeypatch.setenv("DEEPNETS_DATA", str(fashion.folder))
     assert data.find_data_dir(tmp_path) == tmp_path
@@ -98,7 +98,7 @@ def test_stratified_subset_is_balanced_and_reproducible(fashion):
 def test_subset_larger_than_the_data_says_the_limit(fashion):
     with pytest.raises(ValueError, match="smallest class has only 1000"):
         stratified_subset(fashion.test_images, fashion.test_labels, 1001)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n_per_class must be a positive int"):
         stratified_subset(fashion.test_images, fashion.test_labels, 0)
 
 
@@ -148,6 +148,17 @@ def test_normalisation_gives_zero_mean_unit_std(fashion):
     assert xs.std().item() == pytest.approx(1, abs=1e-4)
     assert fashion.mean == pytest.approx(0.2860, abs=1e-4)  # Fashion-MNIST's known mean
     assert fashion.std == pytest.approx(0.3530, abs=1e-4)
+    # The defaults Batches normalises with are these statistics, recomputed from the files.
+    assert (data.TRAIN_MEAN, data.TRAIN_STD) == (fashion.mean, fashion.std)
+
+
+def test_batches_without_statistics_do_not_load_the_data_set(small, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("Batches loaded the whole data set")
+    monkeypatch.setattr(data, "load_fashion_mnist", no_loading)
+    x, _ = next(iter(Batches(small[0][:4], small[1][:4], device="cpu")))
+    expected = (small[0][:4].float() / 255 - data.TRAIN_MEAN) / data.TRAIN_STD
+    torch.testing.assert_close(x[:, 0], expected)
 
 
 def test_augmentation_is_a_shift_and_maybe_a_flip(small):
@@ -168,11 +179,11 @@ def test_augmentation_is_a_shift_and_maybe_a_flip(small):
 
 def test_bad_arguments_get_clear_errors(small):
     x, y = small[0], small[1]
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
         Batches(x, y, batch_size=0, device="cpu")
     with pytest.raises(ValueError, match="images but"):
         Batches(x, y[:10], device="cpu")
-    with pytest.raises(ValueError, match="channels must be 1"):
+    with pytest.raises(ValueError, match="channels must be one of 1, 3"):
         Batches(x, y, channels=2, device="cpu")
 
 

@@ -41,7 +41,7 @@ def total(model):
     (models.vgg16, (1, 3, 224, 224)),
     (models.resnet50, (1, 3, 224, 224)),
     (lambda: models.cifar_resnet(20), (1, 1, 28, 28)),
-    (lambda: models.cifar_resnet(20, residual=False), (1, 1, 28, 28)),
+    (lambda: models.cifar_resnet(20, shortcut=None), (1, 1, 28, 28)),
     (lambda: models.deep_mlp(12, residual=True), (1, 1, 28, 28)),
     (lambda: models.deep_mlp(12, batch_norm=True), (1, 1, 28, 28)),
 ])
@@ -136,7 +136,7 @@ def test_cifar_resnets_zero_pad_where_the_stage_changes_and_plain_twins_have_non
     assert shortcuts["layer1.0"] == "identity"
     assert shortcuts["layer2.0"] == shortcuts["layer3.0"] == "zero-pad"
     assert sum(s == "identity" for s in shortcuts.values()) == 7
-    plain = architecture_boxes(models.cifar_resnet(20, residual=False), (1, 1, 28, 28))
+    plain = architecture_boxes(models.cifar_resnet(20, shortcut=None), (1, 1, 28, 28))
     assert all(b.shortcut is None for b in plain)
     deeper = architecture_boxes(models.cifar_resnet(32), (1, 1, 28, 28))
     assert len(deeper) - len(boxes) == 6  # n = 5 instead of 3 blocks in each of 3 stages

@@ -46,3 +46,10 @@ def test_a_measured_noise_floor_decides_when_given():
 def test_empty_spread_says_what_to_do():
     with pytest.raises(ValueError, match="at least one value"):
         spread([])
+
+
+def test_a_difference_of_gaps_is_shown_in_points_not_percent():
+    gaps = compare([0.05, 0.06], [0.02, 0.03], "dropout", "none", quantity="gap", value_unit=" points")
+    assert "%" not in gaps.sentence()
+    assert "5.5 points (5.0 to 6.0 points, 2 seeds)" in gaps.sentence()
+    assert "%" in compare([0.8, 0.9], [0.7, 0.8]).sentence()  # accuracies keep their percent sign

@@ -9,7 +9,7 @@ import torchvision
 
 from deepnets.models import (VGG, receptive_field, vgg, vgg11, vgg11_bn, vgg13, vgg13_bn,
                              vgg16, vgg16_bn, vgg19, vgg19_bn)
-from deepnets.models.vgg import cfgs
+from deepnets.models import vgg_cfgs as cfgs
 
 PAIRS = [
     (vgg11, torchvision.models.vgg11), (vgg11_bn, torchvision.models.vgg11_bn),

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from deepnets.models.mlp import ACTIVATIONS, deep_mlp, default_init_std
+from deepnets.models import ACTIVATIONS, deep_mlp
+from deepnets.models.mlp import default_init_std
 from deepnets.probes import activation_stats, gradient_norms
 
 

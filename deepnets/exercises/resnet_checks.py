@@ -253,7 +253,7 @@ def check_plain_residual_pair(answer, depth: int = 110) -> bool:
     problems = []
     for name, model in answer.items():
         if not isinstance(model, ResNet):
-            problems.append(f"'{name}' is not a ResNet: build it with cifar_resnet({depth}, residual=...)")
+            problems.append(f"'{name}' is not a ResNet: build it with cifar_resnet({depth}, shortcut=...)")
             continue
         layers = _weighted(model)
         if layers != depth:
@@ -261,9 +261,9 @@ def check_plain_residual_pair(answer, depth: int = 110) -> bool:
         blocks = [b for b in model.modules() if isinstance(b, (BasicBlock, Bottleneck))]
         residual = {b.residual for b in blocks}
         if name == "plain" and residual != {False}:
-            problems.append("the 'plain' net has shortcuts: pass residual=False")
+            problems.append("the 'plain' net has shortcuts: pass shortcut=None")
         if name == "residual" and residual != {True}:
-            problems.append("the 'residual' net has blocks without shortcuts: pass residual=True")
+            problems.append("the 'residual' net has blocks without shortcuts: pass shortcut='zero_pad' (the default)")
     if not problems and count(answer["plain"]) != count(answer["residual"]):
         problems.append(f"the two nets have {count(answer['plain']):,} and {count(answer['residual']):,} "
                         "parameters; with option A shortcuts they are equal, so only the shortcuts differ")

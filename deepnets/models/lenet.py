@@ -11,15 +11,24 @@ the paper's Euclidean RBF units. The paper's 32x32 inputs become 28x28 images pa
 the first conv's output is 28x28 in both.
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn as nn
+
+from deepnets import checks
+
+__all__ = ["LeNet5", "lenet5"]
 
 
 class LeNet5(nn.Module):
     """conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> fc 120 -> fc 84 -> fc num_classes."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        """``num_classes`` outputs; ``in_channels`` 1 for grey images, 3 for RGB."""
         super().__init__()
+        checks.positive_int("num_classes", num_classes)
+        self.in_channels = checks.positive_int("in_channels", in_channels)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),  # pad 2: 28x28 in, 28x28 out
             nn.ReLU(inplace=True),
@@ -38,9 +47,11 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[-2:] != (28, 28):
-            raise ValueError(f"LeNet5 takes images of 28x28 pixels as [batch, channels, 28, 28], "
-                             f"got {tuple(x.shape)}. Resize with Batches(size=None).")
+        checks.images("images", x, channels=self.in_channels, model="LeNet5")
+        if x.shape[-2:] != (28, 28):
+            raise checks.InputError(f"LeNet5 takes images of 28x28 pixels, got {x.shape[-2]}x{x.shape[-1]} "
+                                    f"(shape {tuple(x.shape)}). Resize them to 28 (Batches(size=None) "
+                                    f"keeps Fashion-MNIST's 28x28).")
         return self.classifier(self.features(x))
 
 

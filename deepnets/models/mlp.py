@@ -33,46 +33,30 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "DeepMLP", "deep_mlp", "init_linear", "default_init_std"]
+from deepnets import checks
+from .activations import Activation, make_activation
 
-#: The "various functions" of notebook 03, by name.
-ACTIVATIONS: dict[str, type[nn.Module] | nn.Module] = {
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,   # slope 0.01 for z < 0
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-}
+__all__ = ["DeepMLP", "deep_mlp", "init_linear", "default_init_std"]
 
 INITS = ("default", "xavier", "he")
+#: "default", "xavier", "he", or a standard deviation.
+Init = str | float
 
 
-def _make_activation(activation) -> nn.Module:
-    if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {activation!r}; use one of {list(ACTIVATIONS)} "
-                             "or pass an nn.Module class.")
-        return ACTIVATIONS[activation]()
-    if isinstance(activation, type) and issubclass(activation, nn.Module):
-        return activation()
-    raise TypeError(f"activation must be a name or an nn.Module class, got {activation!r}")
-
-
-def init_linear(layer: nn.Linear, init) -> None:
+def init_linear(layer: nn.Linear, init: Init) -> None:
     """Draw `layer`'s weight by the scheme `init` (see the module docstring)."""
     if init == "default":
         layer.reset_parameters()
         return
     w = layer.weight
     if isinstance(init, (int, float)) and not isinstance(init, bool):
-        nn.init.normal_(w, 0.0, float(init))
+        nn.init.normal_(w, 0.0, checks.positive_number("init", init))
     elif init == "xavier":
         nn.init.xavier_uniform_(w)
     elif init == "he":
         nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
     else:
-        raise ValueError(f"Unknown init {init!r}; use one of {INITS} or a std (a number).")
+        checks.one_of("init", init, INITS, fix="Pass one of those or a standard deviation (a number).")
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
 
@@ -80,14 +64,17 @@ def init_linear(layer: nn.Linear, init) -> None:
 class Block(nn.Module):
     """Linear -> [BatchNorm1d] -> activation, optionally with an identity shortcut."""
 
-    def __init__(self, fan_in: int, width: int, activation, batch_norm: bool, residual: bool):
+    def __init__(self, fan_in: int, width: int, activation: Activation, batch_norm: bool,
+                 residual: bool) -> None:
+        """One hidden layer: ``fan_in`` inputs, ``width`` outputs; ``residual`` adds the input back."""
         super().__init__()
         if residual and fan_in != width:
-            raise ValueError("A residual block needs fan_in == width.")
+            raise checks.ArgumentValueError(f"A residual block adds its input to its output, so fan_in "
+                                            f"({fan_in}) must equal width ({width}). Pass residual=False.")
         # BatchNorm subtracts the batch mean, which cancels a bias: leave it out (Ioffe & Szegedy, Sec. 3.2)
         self.fc = nn.Linear(fan_in, width, bias=not batch_norm)
         self.bn = nn.BatchNorm1d(width) if batch_norm else None
-        self.act = _make_activation(activation)
+        self.act = make_activation(activation)
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,27 +89,44 @@ class DeepMLP(nn.Module):
     """``depth`` Linear layers: ``blocks.0`` (in -> width), ``blocks.1 ... blocks.{depth-2}``
     (width -> width), then ``head`` (width -> classes)."""
 
-    def __init__(self, depth: int, width: int = 256, activation="sigmoid", init="default",
-                 batch_norm: bool = False, residual: bool = False,
-                 in_features: int = 28 * 28, num_classes: int = 10):
+    def __init__(self, depth: int, width: int = 256, activation: Activation = "sigmoid",
+                 init: Init = "default", batch_norm: bool = False, residual: bool = False,
+                 in_features: int = 28 * 28, num_classes: int = 10) -> None:
+        """See :func:`deep_mlp`."""
         super().__init__()
+        checks.positive_int("depth", depth)
         if depth < 2:
-            raise ValueError("depth counts the Linear layers, input and output included: >= 2.")
+            raise checks.ArgumentValueError(f"depth counts the Linear layers, input and output included, "
+                                            f"so it must be at least 2; got {depth}. Pass depth=2 or more.")
+        for name, value in (("width", width), ("in_features", in_features), ("num_classes", num_classes)):
+            checks.positive_int(name, value)
+        make_activation(activation)  # a wrong name fails here, before any layer is built
+        if not isinstance(init, str):
+            checks.positive_number("init", init, fix="Pass 'default', 'xavier', 'he' or a standard deviation.")
+        else:
+            checks.one_of("init", init, INITS, fix="Pass one of those or a standard deviation (a number).")
         self.blocks = nn.Sequential(*[
             Block(in_features if i == 0 else width, width, activation, batch_norm,
                   residual=residual and i > 0)
             for i in range(depth - 1)])
         self.head = nn.Linear(width, num_classes)
-        self.depth, self.width, self.init = depth, width, init
+        self.depth, self.width, self.init, self.in_features = depth, width, init, in_features
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 init_linear(m, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x[0].numel() != self.in_features:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise checks.InputError(f"This DeepMLP takes images of {self.in_features} values each "
+                                    f"(in_features), got {shape}. Pass a batch [N, ...] of "
+                                    f"{self.in_features} values per image, or build it with "
+                                    f"in_features=... to match.")
+        checks.images("images", x, dims=x.dim(), model="This DeepMLP")
         return self.head(self.blocks(x.flatten(1)))
 
 
-def deep_mlp(depth: int, width: int = 256, activation="sigmoid", init="default",
+def deep_mlp(depth: int, width: int = 256, activation: Activation = "sigmoid", init: Init = "default",
              batch_norm: bool = False, residual: bool = False,
              in_features: int = 28 * 28, num_classes: int = 10) -> DeepMLP:
     """A plain MLP with ``depth`` Linear layers (see the module docstring), e.g.

@@ -31,12 +31,21 @@ Shortcuts when a block changes the shape (paper section 3.3; options compared in
 """
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepnets import checks
+
+#: How a block's shortcut matches a change of shape (paper section 3.3); None: no shortcut.
+SHORTCUTS = ("projection", "zero_pad", None)
+
 __all__ = [
-    "BasicBlock", "Bottleneck", "ZeroPadShortcut", "ResNet",
+    "SHORTCUTS", "BasicBlock", "Bottleneck", "ZeroPadShortcut", "ResNet",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cifar_resnet", "fashion_resnet",
 ]
 
@@ -58,7 +67,8 @@ class ZeroPadShortcut(nn.Module):
     paper's CIFAR ResNets and by the 18/34-layer ResNets of its ImageNet comparison (Table 2).
     """
 
-    def __init__(self, planes: int, stride: int):
+    def __init__(self, planes: int, stride: int) -> None:
+        """Output ``planes`` channels, taking every ``stride``-th pixel."""
         super().__init__()
         self.planes = planes
         self.stride = stride
@@ -88,7 +98,8 @@ class BasicBlock(nn.Module):
     expansion = 1  # output channels = planes * expansion
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, residual: bool = True):
+                 downsample: nn.Module | None = None, residual: bool = True) -> None:
+        """``inplanes`` channels in, ``planes`` out; ``stride`` 2 halves the map in conv1."""
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -97,7 +108,6 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
         self.residual = residual
-        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -123,19 +133,18 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, residual: bool = True):
+                 downsample: nn.Module | None = None, residual: bool = True) -> None:
+        """``inplanes`` channels in, ``planes * 4`` out; ``stride`` 2 halves the map in conv2."""
         super().__init__()
-        width = planes
-        self.conv1 = conv1x1(inplanes, width)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, width, stride)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.conv1 = conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.residual = residual
-        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -159,22 +168,35 @@ class ResNet(nn.Module):
     Module names match torchvision's, so its state dicts load with ``strict=True``.
     """
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], blocks_per_stage: list[int],
-                 widths: tuple[int, ...] = (64, 128, 256, 512), num_classes: int = 1000,
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], blocks_per_stage: Sequence[int],
+                 widths: Sequence[int] = (64, 128, 256, 512), num_classes: int = 1000,
                  in_channels: int = 3, stem: str = "imagenet",
-                 shortcut: str | None = "projection", zero_init_residual: bool = False):
+                 shortcut: str | None = "projection", zero_init_residual: bool = False) -> None:
+        """See the class docstring; ``zero_init_residual`` starts each block as the identity."""
         super().__init__()
+        if block not in (BasicBlock, Bottleneck) and not (isinstance(block, type)
+                                                          and hasattr(block, "expansion")):
+            raise checks.ArgumentTypeError(f"block must be a block class with an `expansion` attribute, "
+                                           f"got {block!r}. Pass BasicBlock or Bottleneck.")
+        if isinstance(blocks_per_stage, (str, bytes)) or not isinstance(blocks_per_stage, Sequence):
+            raise checks.ArgumentTypeError(f"blocks_per_stage must be a list of ints, one per stage, "
+                                           f"got {blocks_per_stage!r}. Pass e.g. [2, 2, 2, 2].")
         if len(blocks_per_stage) != len(widths):
-            raise ValueError(f"blocks_per_stage {list(blocks_per_stage)} and widths {list(widths)} "
-                             f"have different lengths; give one entry per stage in each.")
-        if stem not in ("imagenet", "cifar"):
-            raise ValueError(f"stem must be 'imagenet' (7x7 conv + max pool, for 224x224 images) "
-                             f"or 'cifar' (one 3x3 conv, for small images); got {stem!r}.")
-        if shortcut not in ("projection", "zero_pad", None):
-            raise ValueError(f"shortcut must be 'projection' (option B), 'zero_pad' (option A) or "
-                             f"None (a plain net); got {shortcut!r}.")
+            raise checks.ArgumentValueError(
+                f"blocks_per_stage {list(blocks_per_stage)} and widths {list(widths)} have different "
+                f"lengths; give one entry per stage in each.")
+        for i, (n, w) in enumerate(zip(blocks_per_stage, widths)):
+            checks.positive_int(f"blocks_per_stage[{i}]", n)
+            checks.positive_int(f"widths[{i}]", w)
+        checks.positive_int("num_classes", num_classes)
+        self.in_channels = checks.positive_int("in_channels", in_channels)
+        checks.one_of("stem", stem, ("imagenet", "cifar"),
+                      fix="Pass 'imagenet' (7x7 conv + max pool, for 224x224 images) or 'cifar' "
+                          "(one 3x3 conv, for small images).")
+        checks.one_of("shortcut", shortcut, SHORTCUTS,
+                      fix="Pass 'projection' (option B), 'zero_pad' (option A) or None (a plain net).")
         self.shortcut = shortcut
-        self.inplanes = widths[0]  # channels entering the next block; _make_layer updates it
+        self.inplanes = widths[0]  # channels entering the next block; _make_stage updates it
 
         if stem == "imagenet":     # 224 -> 112 (7x7 conv, stride 2) -> 56 (max pool)
             self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2,
@@ -189,7 +211,7 @@ class ResNet(nn.Module):
             self.maxpool = nn.Identity()
 
         # One stage per entry; names layer1, layer2, ... as in torchvision.
-        self.stage_names = []
+        self.stage_names: list[str] = []
         for i, (planes, blocks) in enumerate(zip(widths, blocks_per_stage)):
             stride = 1 if i == 0 else 2
             name = f"layer{i + 1}"
@@ -217,7 +239,8 @@ class ResNet(nn.Module):
                 elif isinstance(m, BasicBlock):
                     nn.init.constant_(m.bn2.weight, 0)
 
-    def _make_stage(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _make_stage(self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int,
+                    stride: int = 1) -> nn.Sequential:
         """One stage: ``blocks`` blocks; only the first may change the shape."""
         out_planes = planes * block.expansion
         downsample = None
@@ -236,6 +259,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*stage)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checks.images("images", x, channels=self.in_channels, model="This ResNet")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for name in self.stage_names:
             x = getattr(self, name)(x)
@@ -246,23 +270,33 @@ class ResNet(nn.Module):
 # ImageNet ResNets (paper Table 1; option B where the shape changes, as torchvision).
 # State dicts match torchvision.models.resnet*.
 
-def resnet18(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+def resnet18(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-18 (paper Table 1): BasicBlocks, [2, 2, 2, 2] per stage; torchvision's state-dict keys.
+    Keyword arguments as in :class:`ResNet`."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-def resnet34(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+def resnet34(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-34 (paper Table 1): BasicBlocks, [3, 4, 6, 3] per stage; torchvision's state-dict keys.
+    Keyword arguments as in :class:`ResNet`."""
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-def resnet50(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+def resnet50(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-50 (paper Table 1): Bottlenecks, [3, 4, 6, 3] per stage; torchvision's state-dict keys.
+    Keyword arguments as in :class:`ResNet`."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-def resnet101(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+def resnet101(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-101 (paper Table 1): Bottlenecks, [3, 4, 23, 3] per stage; torchvision's state-dict keys.
+    Keyword arguments as in :class:`ResNet`."""
     return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-def resnet152(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+def resnet152(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-152 (paper Table 1): Bottlenecks, [3, 8, 36, 3] per stage; torchvision's state-dict keys.
+    Keyword arguments as in :class:`ResNet`."""
     return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
@@ -270,20 +304,29 @@ def resnet152(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet
 # 16/32/64 filters on maps of size 32/16/8 (28/14/7 for Fashion-MNIST), global average
 # pooling and a fully-connected layer: 6n + 2 weighted layers.
 
-def cifar_resnet(depth: int, residual: bool = True, in_channels: int = 1, num_classes: int = 10,
-                 widths: tuple[int, int, int] = (16, 32, 64)) -> ResNet:
-    """ResNet-``depth`` (``residual=True``: option A shortcuts, as the paper's) or its plain
-    twin (``residual=False``: the same layers, no shortcuts).
+def cifar_resnet(depth: int, shortcut: str | None = "zero_pad", in_channels: int = 1,
+                 num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64),
+                 residual: bool | None = None) -> ResNet:
+    """ResNet-``depth`` with the paper's option A shortcuts (``shortcut="zero_pad"``), or its
+    plain twin (``shortcut=None``: the same layers, no shortcuts); ``"projection"`` is option B.
 
     depth = 6n + 2: 20, 32, 44, 56, 110, ... ; each stage has n BasicBlocks.
+    ``residual=`` is the old spelling (``residual=False`` is ``shortcut=None``), kept for one release.
     """
-    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6 != 0:
-        raise ValueError(f"A CIFAR-style ResNet has 6n+2 layers with n >= 1; got depth={depth!r}. "
-                         f"Use one of 8, 14, 20, 32, 44, 56, 110, ...")
+    if residual is not None:
+        warnings.warn("cifar_resnet(residual=...) is now cifar_resnet(shortcut=...): residual=False is "
+                      "shortcut=None, residual=True is shortcut='zero_pad' (the default).",
+                      DeprecationWarning, stacklevel=2)
+        shortcut = "zero_pad" if residual else None
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        checks.positive_int("depth", depth, fix="Use one of 8, 14, 20, 32, 44, 56, 110, ... (6n+2).")
+    if depth < 8 or (depth - 2) % 6 != 0:
+        raise checks.ArgumentValueError(
+            f"depth must be 6n+2 with n >= 1 (a CIFAR-style ResNet has 6n+2 layers); got depth={depth!r}. "
+            f"Use one of 8, 14, 20, 32, 44, 56, 110, ...")
     n = (depth - 2) // 6
     return ResNet(BasicBlock, [n, n, n], widths=widths, num_classes=num_classes,
-                  in_channels=in_channels, stem="cifar",
-                  shortcut="zero_pad" if residual else None)
+                  in_channels=in_channels, stem="cifar", shortcut=shortcut)
 
 
 def fashion_resnet(num_classes: int = 10, in_channels: int = 1) -> ResNet:

@@ -23,16 +23,20 @@ paper (it came in 2015); the ``_bn`` variants are torchvision's.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+import warnings
+from typing import Any
 
 import torch
 import torch.nn as nn
 
+from deepnets import checks
+
 __all__ = [
     "VGG",
-    "cfgs",
-    "make_layers",
+    "vgg_cfgs",
+    "vgg_make_layers",
     "vgg",
+    "fashion_vgg",
     "vgg11",
     "vgg11_bn",
     "vgg13",
@@ -44,12 +48,12 @@ __all__ = [
     "receptive_field",
 ]
 
-Config = list[Union[int, str]]
+Config = list[int | str]
 
 # Table 1 of the paper (layout in Section 2.1). A number is a 3x3 convolution (stride 1,
 # padding 1) with that many output channels, followed by ReLU; "M" is a 2x2 max-pool with
 # stride 2. Columns A-LRN and C (1x1 convolutions) are not built.
-cfgs: dict[str, Config] = {
+vgg_cfgs: dict[str, Config] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG11
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG13
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
@@ -79,12 +83,13 @@ class VGG(nn.Module):
         *,
         feature_size: int = 7,
         fc_width: int = 4096,
-        fc_std: Optional[float] = 0.01,
+        fc_std: float | None = 0.01,
     ) -> None:
         super().__init__()
         convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
         if not convs:
-            raise ValueError("features must contain at least one nn.Conv2d.")
+            raise checks.ArgumentValueError("features must contain at least one nn.Conv2d, got none. "
+                                            "Build it with vgg_make_layers(...).")
         self.in_channels = convs[0].in_channels
         self.num_pools = sum(isinstance(m, nn.MaxPool2d) for m in features.modules())
         feature_channels = convs[-1].out_channels
@@ -133,7 +138,7 @@ class VGG(nn.Module):
         return x
 
 
-def make_layers(cfg: Config, batch_norm: bool = False, in_channels: int = 3,
+def vgg_make_layers(cfg: Config, batch_norm: bool = False, in_channels: int = 3,
                 width: float = 1.0) -> nn.Sequential:
     """The conv/pool stack for one config: conv3x3 [-> BatchNorm] -> ReLU per number,
     MaxPool2d(2, 2) per "M". Channel counts are multiplied by ``width`` (rounded, at
@@ -154,7 +159,7 @@ def make_layers(cfg: Config, batch_norm: bool = False, in_channels: int = 3,
 
 
 def vgg(
-    cfg: Union[str, Config] = "D",
+    cfg: str | Config = "D",
     batch_norm: bool = False,
     *,
     num_classes: int = 1000,
@@ -164,7 +169,7 @@ def vgg(
     fc_width: int = 4096,
     dropout: float = 0.5,
     init_weights: bool = True,
-    fc_std: Optional[float] = 0.01,
+    fc_std: float | None = 0.01,
 ) -> VGG:
     """A VGG from a config name ("A", "B", "D", "E") or a config list of ints and "M".
 
@@ -191,20 +196,17 @@ def vgg(
     config = _resolve_cfg(cfg)
     for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
                         ("input_size", input_size), ("fc_width", fc_width)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if not width > 0:
-        raise ValueError(f"width must be a positive channel multiplier (e.g. 1.0 or 0.25), "
-                         f"got {width!r}.")
-    if fc_std is not None and not fc_std > 0:
-        raise ValueError(f"fc_std must be positive or None (He init), got {fc_std!r}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        checks.positive_int(name, value)
+    checks.positive_number("width", width, fix="Pass a channel multiplier such as 1.0 or 0.25.")
+    if fc_std is not None:
+        checks.positive_number("fc_std", fc_std, fix="Pass a standard deviation such as 0.01, or None (He init).")
+    checks.probability("dropout", dropout, upper_open=True)
     num_pools = config.count("M")
-    feature_size = input_size // 2 ** num_pools
-    if feature_size < 1:
-        raise ValueError(_too_small_message(input_size, num_pools, "input_size"))
-    features = make_layers(config, batch_norm=batch_norm, in_channels=in_channels, width=width)
+    sizes = _pooled_sizes(input_size, num_pools)
+    if sizes[-1] < 1:
+        raise checks.InputTooSmallError(_too_small_message("input_size", input_size, num_pools))
+    feature_size = sizes[-1]
+    features = vgg_make_layers(config, batch_norm=batch_norm, in_channels=in_channels, width=width)
     return VGG(features, num_classes=num_classes, init_weights=init_weights, dropout=dropout,
                feature_size=feature_size, fc_width=fc_width, fc_std=fc_std)
 
@@ -252,6 +254,20 @@ def vgg19_bn(num_classes: int = 1000, **kwargs: Any) -> VGG:
     return vgg("E", True, num_classes=num_classes, **kwargs)
 
 
+def fashion_vgg(batch_norm: bool = True, cfg: str | Config | None = None, **kwargs: Any) -> VGG:
+    """Notebook 02's net for 28x28 grey images, VGG-B/4 (which ``deepnets.bench`` also times).
+
+    Configuration B without its fifth stage (four pools: 28 -> 1), a quarter of the widths
+    (16..128 channels), a 256-unit classifier without dropout and He initialisation there
+    (``fc_std=None``: see :func:`vgg`). ``cfg`` and keyword arguments as in :func:`vgg`
+    override these.
+    """
+    options: dict[str, Any] = dict(num_classes=10, in_channels=1, input_size=28, width=0.25,
+                                   fc_width=256, dropout=0.0, fc_std=None)
+    options.update(kwargs)
+    return vgg(vgg_cfgs["B"][:-3] if cfg is None else cfg, batch_norm, **options)
+
+
 def receptive_field(layers: nn.Module) -> int:
     """Side length, in input pixels, of the window one output unit of ``layers`` sees.
 
@@ -270,7 +286,7 @@ def receptive_field(layers: nn.Module) -> int:
     return field
 
 
-def _first(v: Union[int, tuple[int, ...]]) -> int:
+def _first(v: int | tuple[int, ...]) -> int:
     return v[0] if isinstance(v, tuple) else v
 
 
@@ -278,42 +294,47 @@ def _scale(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-def _resolve_cfg(cfg: Union[str, Config]) -> Config:
+def _resolve_cfg(cfg: str | Config) -> Config:
     if isinstance(cfg, str):
-        if cfg not in cfgs:
-            raise ValueError(f"Unknown VGG config {cfg!r}; use one of {sorted(cfgs)} "
-                             f"(A=VGG11, B=VGG13, D=VGG16, E=VGG19) or a list like "
-                             f"[64, 64, 'M', 128, 128, 'M'].")
-        return list(cfgs[cfg])
+        checks.one_of("cfg", cfg, vgg_cfgs, fix="Pass one of those (A=VGG11, B=VGG13, D=VGG16, "
+                      "E=VGG19) or a list like [64, 64, 'M', 128, 128, 'M'].")
+        return list(vgg_cfgs[cfg])
     config = list(cfg)
     bad = [v for v in config
            if v != "M" and not (isinstance(v, int) and not isinstance(v, bool) and v > 0)]
     if bad or not any(v != "M" for v in config):
-        raise ValueError(f"A VGG config is a list of positive ints (3x3 conv output channels) "
-                         f"and 'M' (2x2 max-pool) with at least one conv; got {cfg!r}.")
+        raise checks.ArgumentValueError(
+            f"cfg must be a list of positive ints (3x3 conv output channels) and 'M' (2x2 max-pool) "
+            f"with at least one conv; got {cfg!r}. Pass e.g. [64, 64, 'M', 128, 128, 'M'].")
     return config
 
 
-def _too_small_message(size: int, num_pools: int, what: str) -> str:
-    sizes = [size]
-    for _ in range(num_pools):
-        sizes.append(sizes[-1] // 2)
-    path = " -> ".join(str(s) for s in sizes)
-    return (f"{what}={size} is too small for {num_pools} max-pools: each halves the size "
-            f"({path}). Use an input of at least {2 ** num_pools} pixels (e.g. resize "
-            f"28x28 Fashion-MNIST to 32 with Batches(size=32)) or a config with at most "
-            f"{max(size.bit_length() - 1, 0)} 'M' entries.")
+def _pooled_sizes(size: int, num_pools: int) -> list[int]:
+    sizes = []
+    for _ in range(num_pools):  # a 3x3 conv with padding 1 keeps the size; a 2x2/2 pool halves it
+        sizes.append(checks.conv_out_size(sizes[-1] if sizes else size, 2, 2))
+    return sizes or [size]
+
+
+def _too_small_message(what: str, size: int, num_pools: int) -> str:
+    return checks.too_small_message(
+        what, size, _pooled_sizes(size, num_pools), 2 ** num_pools, f"{num_pools} max-pools",
+        f"use images of at least {2 ** num_pools} pixels (e.g. resize 28x28 Fashion-MNIST to 32 "
+        f"with Batches(size=32)) or a config with at most {max(size.bit_length() - 1, 0)} 'M' entries.")
 
 
 def _check_input(x: torch.Tensor, in_channels: int, num_pools: int) -> None:
-    if x.dim() != 4:
-        raise ValueError(f"VGG expects a batch of images [N, C, H, W], got shape "
-                         f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0).")
-    if x.shape[1] != in_channels:
-        raise ValueError(f"This VGG was built for {in_channels}-channel images but got "
-                         f"{x.shape[1]} channels (input shape {tuple(x.shape)}). Build it with "
-                         f"in_channels={x.shape[1]}, or convert the images (grey -> RGB: "
-                         f"Batches(channels=3) or x.expand(-1, 3, -1, -1)).")
+    checks.images("images", x, channels=in_channels, model="This VGG")
     smallest = min(x.shape[2], x.shape[3])
     if smallest < 2 ** num_pools:
-        raise ValueError(_too_small_message(smallest, num_pools, "input height/width"))
+        raise checks.InputTooSmallError(_too_small_message("input height/width", smallest, num_pools))
+
+
+def __getattr__(name: str) -> Any:
+    # The torchvision names, kept for one release beside the one public name of each value.
+    renamed = {"cfgs": "vgg_cfgs", "make_layers": "vgg_make_layers"}
+    if name in renamed:
+        warnings.warn(f"deepnets.models.vggs.{name} is now {renamed[name]}; use that name.",
+                      DeprecationWarning, stacklevel=2)
+        return globals()[renamed[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,12 +14,14 @@ kind". The activation is the one switch the experiment turns::
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .alexnet import Activation, _make_activation
+from deepnets import checks
+from .activations import Activation, make_activation
 
 __all__ = ["ConvNet4", "convnet4"]
 
@@ -41,28 +43,36 @@ class ConvNet4(nn.Module):
 
     def __init__(self, activation: Activation = "relu", widths: Sequence[int] = (32, 32, 64),
                  num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
-                 init_std: Optional[float] = None) -> None:
+                 init_std: float | None = None) -> None:
         super().__init__()
         widths = tuple(widths)
-        if len(widths) != 3 or not all(isinstance(w, int) and w >= 1 for w in widths):
-            raise ValueError(f"widths must be three positive ints (channels of conv1..conv3), "
-                             f"got {widths!r}.")
-        if init_std is not None and not init_std > 0:
-            raise ValueError(f"init_std must be a positive standard deviation or None for "
-                             f"PyTorch's default, got {init_std!r}.")
+        if len(widths) != 3:
+            raise checks.ArgumentValueError(f"widths must be three positive ints (channels of conv1..conv3), "
+                                            f"got {widths!r}. Pass three, e.g. (32, 32, 64).")
+        for i, w in enumerate(widths):
+            checks.positive_int(f"widths[{i}]", w)
+        for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
+                            ("image_size", image_size)):
+            checks.positive_int(name, value)
+        if init_std is not None:
+            checks.positive_number("init_std", init_std, fix="Pass a standard deviation such as 0.01, "
+                                   "or None for PyTorch's default.")
         layers: list[nn.Module] = []
-        channels, size = in_channels, image_size
+        channels, sizes = in_channels, []
         for width in widths:
             # padding 2 keeps the side through a 5x5 conv; each 3x3/2 pool maps n to (n - 3) // 2 + 1
             layers += [nn.Conv2d(channels, width, kernel_size=5, padding=2),
-                       _make_activation(activation),
+                       make_activation(activation, inplace=True),
                        nn.MaxPool2d(kernel_size=3, stride=2)]
-            channels, size = width, (size - 3) // 2 + 1
-        if size < 1:
-            raise ValueError(f"image_size={image_size} is too small: three 3x3/2 pools need a "
-                             f"side of at least 15 pixels.")
+            channels = width
+            sizes.append(checks.conv_out_size(sizes[-1] if sizes else image_size, 3, 2))
+        if sizes[-1] < 1:
+            raise checks.InputTooSmallError(checks.too_small_message(
+                "image_size", image_size, sizes, 15, "three 3x3/2 max-pools",
+                "pass image_size=15 or more and resize the images to it (Batches(size=...))."))
+        self.in_channels, self.image_size = in_channels, image_size
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(channels * size * size, num_classes)
+        self.classifier = nn.Linear(channels * sizes[-1] ** 2, num_classes)
         if init_std is not None:
             for m in self.modules():
                 if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -70,9 +80,15 @@ class ConvNet4(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checks.images("images", x, channels=self.in_channels, model="This ConvNet4")
+        if tuple(x.shape[2:]) != (self.image_size, self.image_size):
+            raise checks.InputError(f"This ConvNet4 was built for {self.image_size}x{self.image_size} "
+                                    f"images (its linear layer is sized for them), got "
+                                    f"{x.shape[2]}x{x.shape[3]}. Resize them (Batches(size="
+                                    f"{self.image_size})) or build it with image_size={x.shape[2]}.")
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def convnet4(activation: Activation = "relu", **kwargs) -> ConvNet4:
+def convnet4(activation: Activation = "relu", **kwargs: Any) -> ConvNet4:
     """The four-layer net for 28x28 grey images; keyword arguments as in :class:`ConvNet4`."""
     return ConvNet4(activation, **kwargs)

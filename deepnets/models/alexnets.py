@@ -27,10 +27,15 @@ arguments, so an ablation is ``alexnet_small(lrn=False)``, not a copy of the cla
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
+
+from deepnets import checks
+from deepnets.checks import conv_out_size
+from .activations import Activation, make_activation
 
 __all__ = [
     "AlexNet",
@@ -51,17 +56,6 @@ __all__ = [
 # (pytorch/vision pull request 463). torchvision's pretrained weights use this layout.
 PAPER_WIDTHS = (96, 256, 384, 384, 256)
 TORCHVISION_WIDTHS = (64, 192, 384, 256, 256)
-
-Activation = Union[str, Callable[[], nn.Module]]
-
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "gelu": nn.GELU,
-    "elu": lambda: nn.ELU(inplace=True),
-    "leaky_relu": lambda: nn.LeakyReLU(0.01, inplace=True),
-}
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):
@@ -101,32 +95,7 @@ def local_response_norm(n: int = 5, alpha: float = 1e-4, beta: float = 0.75,
     return LocalResponseNorm(size=n, alpha=alpha * n, beta=beta, k=k)
 
 
-def _make_activation(activation: Activation) -> nn.Module:
-    if isinstance(activation, str):
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"Unknown activation {activation!r}; use one of "
-                             f"{sorted(_ACTIVATIONS)} or a function returning an nn.Module "
-                             f"(e.g. nn.SiLU).")
-        return _ACTIVATIONS[activation]()
-    module = activation()
-    if not isinstance(module, nn.Module):
-        raise ValueError(f"activation must be a name or return an nn.Module, got {module!r}.")
-    return module
-
-
-def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
-              ceil_mode: bool = False) -> int:
-    # The formula of nn.Conv2d / nn.MaxPool2d's docs: floor((n + 2p - d(k-1) - 1) / s) + 1.
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
-    out = -(-span // stride) + 1 if ceil_mode else span // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1  # PyTorch drops a last window that would start in the right padding
-    return out
-
-
-def _first(v) -> int:
+def _first(v: int | tuple[int, ...]) -> int:
     return v[0] if isinstance(v, (tuple, list)) else v
 
 
@@ -167,8 +136,8 @@ class AlexNet(nn.Module):
 
     ``sizes(n)`` and ``output_size(n)`` give the feature-map sides for an n x n input by the
     convolution arithmetic; ``min_input_size`` is the smallest side the stem accepts.
-    Inputs with the wrong channel count or too small a side raise a ValueError saying what
-    would work.
+    Inputs with the wrong channel count raise ``checks.InputError``, too small a side
+    ``checks.InputTooSmallError`` (both ValueErrors), saying what would work.
     """
 
     def __init__(
@@ -185,7 +154,7 @@ class AlexNet(nn.Module):
         lrn: bool = False,
         groups: int = 1,
         dropout_position: str = "before",
-        input_size: Optional[int] = None,
+        input_size: int | None = None,
         init: str = "default",
     ) -> None:
         super().__init__()
@@ -199,7 +168,7 @@ class AlexNet(nn.Module):
         kernel, stride, padding = stem
 
         def act() -> nn.Module:
-            return _make_activation(activation)
+            return make_activation(activation, inplace=True)
 
         def max_pool() -> nn.MaxPool2d:
             return nn.MaxPool2d(kernel_size=pool[0], stride=pool[1])
@@ -240,7 +209,7 @@ class AlexNet(nn.Module):
             self.avgpool: nn.Module = nn.AdaptiveAvgPool2d((6, 6))
         else:
             if input_size < self.min_input_size:
-                raise ValueError(self._too_small_message(input_size, "input_size"))
+                raise checks.InputTooSmallError(self._too_small_message(input_size, "input_size"))
             # The paper: no averaging, fc6 takes conv5's pooled map as it is (6x6 for 227).
             self.feature_size = self.output_size(input_size)
             self.avgpool = nn.Identity()
@@ -267,7 +236,7 @@ class AlexNet(nn.Module):
         out = []
         for name, m in self.features.named_children():
             if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-                size = _out_size(size, _first(m.kernel_size), _first(m.stride),
+                size = conv_out_size(size, _first(m.kernel_size), _first(m.stride),
                                  _first(m.padding), _first(m.dilation),
                                  getattr(m, "ceil_mode", False))
                 out.append((f"features.{name}", size))
@@ -288,27 +257,19 @@ class AlexNet(nn.Module):
         return size
 
     def _too_small_message(self, size: int, what: str) -> str:
-        chain = " -> ".join([str(size)] + [str(max(s, 0)) for _, s in self.sizes(size)])
         conv1 = self.features[0]
-        return (f"{what}={size} is too small for this AlexNet: conv1 "
-                f"({conv1.kernel_size[0]}x{conv1.kernel_size[1]}, stride {conv1.stride[0]}, "
-                f"padding {conv1.padding[0]}) and the three max-pools shrink it to nothing "
-                f"({chain}). The smallest input that works is {self.min_input_size}x"
-                f"{self.min_input_size}: resize the images (e.g. Batches(size=...)) or use a "
-                f"smaller stem, as alexnet_small does for 28x28.")
+        return checks.too_small_message(
+            what, size, [s for _, s in self.sizes(size)], self.min_input_size,
+            f"this AlexNet's conv1 ({conv1.kernel_size[0]}x{conv1.kernel_size[1]}, stride "
+            f"{conv1.stride[0]}, padding {conv1.padding[0]}) and three max-pools",
+            "resize the images (e.g. Batches(size=...)) or use a smaller stem, as alexnet_small "
+            "does for 28x28.")
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4:
-            raise ValueError(f"AlexNet expects a batch of images [N, C, H, W], got shape "
-                             f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0).")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"This AlexNet was built for {self.in_channels}-channel images "
-                             f"but got {x.shape[1]} channels (input shape {tuple(x.shape)}). "
-                             f"Build it with in_channels={x.shape[1]}, or convert the images "
-                             f"(grey -> RGB: Batches(channels=3) or x.expand(-1, 3, -1, -1)).")
+        checks.images("images", x, channels=self.in_channels, model="This AlexNet")
         for side in (x.shape[2], x.shape[3]):
             if side < self.min_input_size:
-                raise ValueError(self._too_small_message(side, "input height/width"))
+                raise checks.InputTooSmallError(self._too_small_message(side, "input height/width"))
         if self.input_size is not None:
             for side in (x.shape[2], x.shape[3]):
                 got = self.output_size(side)
@@ -316,12 +277,12 @@ class AlexNet(nn.Module):
                     fits = [s for s in range(self.min_input_size, 4 * self.input_size)
                             if self.output_size(s) == self.feature_size]
                     c5 = self.widths[4]
-                    raise ValueError(
+                    raise checks.InputError(
                         f"This AlexNet was built for {self.input_size}x{self.input_size} "
-                        f"inputs: fc6 takes a {self.feature_size}x{self.feature_size}x{c5} = "
+                        f"images: fc6 takes a {self.feature_size}x{self.feature_size}x{c5} = "
                         f"{self.feature_size ** 2 * c5} feature map, but a side of {side} "
-                        f"gives {got}x{got}x{c5} = {got ** 2 * c5}. Sides from {fits[0]} to "
-                        f"{fits[-1]} work.")
+                        f"gives {got}x{got}x{c5} = {got ** 2 * c5}. Resize the images to a side "
+                        f"from {fits[0]} to {fits[-1]}, or build it with input_size={side}.")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -358,39 +319,42 @@ def _init_weights(model: nn.Module, init: str, activation: Activation) -> None:
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.constant_(m.bias, 0.0 if any(m is z for z in zero_bias) else 1.0)
     else:
-        raise ValueError(f"init must be 'default' (PyTorch's), 'kaiming' or 'paper', got {init!r}.")
+        checks.one_of("init", init, ("default", "kaiming", "paper"))
 
 
-def _check_args(num_classes, dropout, widths, fc_width, in_channels, stem, pool, groups,
-                dropout_position, input_size) -> None:
-    def positive_int(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
+def _check_args(num_classes: int, dropout: float, widths: tuple[int, ...], fc_width: int,
+                in_channels: int, stem: tuple[int, int, int], pool: tuple[int, int], groups: int,
+                dropout_position: str, input_size: int | None) -> None:
     for name, value in (("num_classes", num_classes), ("fc_width", fc_width),
                         ("in_channels", in_channels), ("groups", groups)):
-        if not positive_int(value):
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if len(widths) != 5 or not all(positive_int(w) for w in widths):
-        raise ValueError(f"widths must be five positive ints (kernels of conv1..conv5), "
-                         f"got {widths!r}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-    if len(stem) != 3 or not (positive_int(stem[0]) and positive_int(stem[1])
-                              and isinstance(stem[2], int) and stem[2] >= 0):
-        raise ValueError(f"stem must be conv1's (kernel, stride, padding), e.g. (11, 4, 2), "
-                         f"got {stem!r}.")
-    if len(pool) != 2 or not all(positive_int(v) for v in pool):
-        raise ValueError(f"pool must be the max-pool (window, stride), e.g. (3, 2), got {pool!r}.")
+        checks.positive_int(name, value)
+    if len(widths) != 5:
+        raise checks.ArgumentValueError(f"widths must be five positive ints (kernels of conv1..conv5), "
+                                        f"got {widths!r}. Pass five, e.g. {TORCHVISION_WIDTHS}.")
+    for i, w in enumerate(widths):
+        checks.positive_int(f"widths[{i}]", w)
+    checks.probability("dropout", dropout, upper_open=True)
+    if not isinstance(stem, Sequence) or len(stem) != 3:
+        raise checks.ArgumentValueError(f"stem must be conv1's (kernel, stride, padding), got {stem!r}. "
+                                        f"Pass three ints, e.g. (11, 4, 2).")
+    checks.positive_int("stem kernel", stem[0])
+    checks.positive_int("stem stride", stem[1])
+    checks.non_negative_int("stem padding", stem[2])
+    if not isinstance(pool, Sequence) or len(pool) != 2:
+        raise checks.ArgumentValueError(f"pool must be the max-pool (window, stride), got {pool!r}. "
+                                        f"Pass two ints, e.g. (3, 2).")
+    checks.positive_int("pool window", pool[0])
+    checks.positive_int("pool stride", pool[1])
     for i in (0, 1, 3, 4):  # the inputs and outputs of the grouped convs conv2, conv4, conv5
         if widths[i] % groups:
-            raise ValueError(f"groups={groups} splits conv2, conv4 and conv5 between GPUs, so "
-                             f"widths {widths[0]}, {widths[1]}, {widths[3]}, {widths[4]} must be "
-                             f"divisible by {groups}; got widths={widths!r}.")
-    if dropout_position not in ("before", "after"):
-        raise ValueError(f"dropout_position must be 'before' (torchvision) or 'after' (the "
-                         f"paper) fc6 and fc7, got {dropout_position!r}.")
-    if input_size is not None and not positive_int(input_size):
-        raise ValueError(f"input_size must be a positive int or None, got {input_size!r}.")
+            raise checks.ArgumentValueError(
+                f"groups={groups} splits conv2, conv4 and conv5 between GPUs, so widths "
+                f"{widths[0]}, {widths[1]}, {widths[3]}, {widths[4]} must be divisible by {groups}; "
+                f"got widths={widths!r}. Pass widths divisible by {groups}, or groups=1.")
+    checks.one_of("dropout_position", dropout_position, ("before", "after"),
+                  fix="Pass 'before' (torchvision) or 'after' (the paper) fc6 and fc7.")
+    if input_size is not None:
+        checks.positive_int("input_size", input_size, fix="Pass None for torchvision's adaptive pooling.")
 
 
 def alexnet(num_classes: int = 1000, **kwargs: Any) -> AlexNet:
@@ -413,7 +377,7 @@ def alexnet_paper(num_classes: int = 1000, two_gpu: bool = True, **kwargs: Any) 
     return AlexNet(num_classes=num_classes, **options)
 
 
-def alexnet_small(num_classes: int = 10, width: float = 0.25, fc_width: Optional[int] = None,
+def alexnet_small(num_classes: int = 10, width: float = 0.25, fc_width: int | None = None,
                   **kwargs: Any) -> AlexNet:
     """The paper's pattern for 28x28 grey images (Fashion-MNIST).
 
@@ -423,8 +387,7 @@ def alexnet_small(num_classes: int = 10, width: float = 0.25, fc_width: Optional
     and fc6/fc7 get ``fc_width`` units (default 4096 * width). No LRN and no two-GPU
     split unless asked for. Other keyword arguments as in :class:`AlexNet`.
     """
-    if not width > 0:
-        raise ValueError(f"width must be a positive channel multiplier (e.g. 0.25), got {width!r}.")
+    checks.positive_number("width", width, fix="Pass a channel multiplier such as 0.25.")
     options: dict[str, Any] = dict(
         widths=tuple(max(1, round(w * width)) for w in PAPER_WIDTHS),
         fc_width=fc_width if fc_width is not None else max(1, round(4096 * width)),
