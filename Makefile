@@ -1,5 +1,11 @@
 # Two commands do everything on a fresh Debian/Ubuntu machine:  make lab  |  make test
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The Pythons the pinned torch 2.14.1 and torchvision 0.29.1 ship wheels for. PYTHON is the
+# newest of python3.13, python3.12, python3.11, python3 that is one of them (or PYTHON=...).
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+PY_VERSION_CODE := import sys; print("%d.%d" % sys.version_info[:2])
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+  v=$$($$p -c '$(PY_VERSION_CODE)' 2>/dev/null) && case " $(SUPPORTED_PYTHONS) " in (*" $$v "*) echo "$$v $$p";; esac; \
+  done | sort -s -r -k1,1 | head -n 1 | cut -d " " -f 2)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -12,16 +18,40 @@ LAB_FLAGS ?=
 # Progress bars are for people; headless runs print one line per epoch instead.
 HEADLESS := TQDM_DISABLE=1
 
-.PHONY: setup data lab test notebooks seeds readme clean
+.PHONY: setup data lab test notebooks seeds readme clean check-python doctor ready test-install
 
 setup: $(STAMP) data
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; assert v == (3, 11), f"deepnets pins torch 2.14.1 for Python 3.11, found {v[0]}.{v[1]}: run make PYTHON=python3.11"'
+	@$(MAKE) --no-print-directory check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
+
+# Says which Python `make` will use, or why none qualifies and how to get one.
+check-python:
+	@v=$$($(or $(PYTHON),python3) -c '$(PY_VERSION_CODE)' 2>/dev/null); \
+	case " $(SUPPORTED_PYTHONS) " in (*" $$v "*) echo "Using $(PYTHON) (Python $$v)."; exit 0;; esac; \
+	{ echo "deepnets needs Python 3.11, 3.12 or 3.13 (torch 2.14.1 and torchvision 0.29.1 ship wheels for those)."; \
+	  $(if $(filter command line environment,$(origin PYTHON)),echo "PYTHON=$(PYTHON) is $${v:-not found or not a Python}.";, \
+	  echo "Found:"; for p in python3.13 python3.12 python3.11 python3; do \
+	    echo "  $$p: $$($$p -c '$(PY_VERSION_CODE)' 2>/dev/null || echo not found)"; done;) \
+	  echo "Get one of them, then run make again:"; \
+	  echo "  Debian/Ubuntu:  apt-get install python3.11-venv  (or python3.12-venv, python3.13-venv: your release's python3)"; \
+	  echo "  Fedora:         dnf install python3.12;   macOS: brew install python@3.12"; \
+	  echo "  pyenv:          pyenv install 3.12, then make PYTHON=\"\$$(pyenv root)/versions/\$$(pyenv latest 3.12)/bin/python\""; \
+	  echo "  conda:          conda env create -f environment.yml  (README: Conda instead of venv)"; \
+	  echo "  or name one:    make PYTHON=/path/to/python3.12"; } >&2; exit 1
+
+# Checks this machine for the course (Python, packages, data, Jupyter kernel, room, time).
+doctor: setup
+	$(BIN)/python -m deepnets.doctor
+
+# Set up, then the doctor's checks less its timing: lab and test stop here, with its
+# message, when something would stop the course (kept to a few seconds).
+ready: setup
+	@$(BIN)/python -m deepnets.doctor --quick
 
 # Fashion-MNIST: already found? else the Debian package (as root), else download into data/.
 data: $(STAMP)
@@ -34,12 +64,18 @@ data: $(STAMP)
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: setup
+lab: ready
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_FLAGS)
 
-# Unit tests, every notebook in the smoke profile (papermill), nbval on the marked cells.
-test: setup
-	$(HEADLESS) DEEPNETS_PROFILE=smoke $(BIN)/python -m pytest tests notebooks --nbval-lax --ignore=notebooks/solutions -p no:cacheprovider
+# Unit tests, every notebook in the smoke profile (papermill), nbval on the marked cells,
+# and the web book and slides opened in headless Chromium (tests/test_book.py).
+test: ready book browser
+	$(HEADLESS) DEEPNETS_PROFILE=smoke $(BIN)/python -m pytest tests notebooks --nbval-lax --ignore=notebooks/solutions -p no:cacheprovider -m "not install"
+
+# The README's commands without make, run in a fresh copy of the repository with a new
+# venv (about 3 minutes of pip on a 2-core CPU: kept out of `make test`'s 15).
+test-install: ready
+	$(HEADLESS) $(BIN)/python -m pytest tests/test_readme_commands.py -m install -p no:cacheprovider
 
 # Full profile (default) refreshes the committed notebooks and results in place;
 # any other profile writes executed copies under build/ and leaves the repo untouched.
@@ -61,6 +97,31 @@ seeds: setup
 
 readme: $(STAMP)
 	$(BIN)/python -m deepnets.report --write
+
+# The web book (build/book/) and one reveal.js deck per lesson (build/book/slides/; `make slides`
+# rebuilds the decks alone), from the committed notebooks, never re-executed. npm brings
+# MathJax, reveal.js, require.js and the Korean font at the versions book/package-lock.json
+# pins; the pages serve them themselves.
+.PHONY: book slides browser
+NODE_STAMP := build/node/.installed
+$(NODE_STAMP): book/package.json book/package-lock.json
+	@command -v npm >/dev/null || { echo "make book needs npm to fetch MathJax, reveal.js and the Korean font (Debian/Ubuntu: apt-get install npm), then run it again." >&2; exit 1; }
+	mkdir -p build/node && cp book/package.json book/package-lock.json build/node/
+	cd build/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+book: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python book/build.py
+
+slides: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python book/build.py --slides
+
+# Debian's chromium for the browser test, installed when root; without it the test skips.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q --no-install-recommends chromium || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; \
+	  else echo "chromium is not installed and installing it needs root and apt-get: tests/test_book.py will skip." >&2; fi; }
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,7 +1,9 @@
-"""Build the README's results table from `notebooks/results/*.json` (never typed by hand).
+"""Build the README's results, exercises and speed sections from the results files (never typed).
 
-`python -m deepnets.report` prints it; `--write` replaces the README section between
-the `<!-- results:start -->` and `<!-- results:end -->` markers.
+`python -m deepnets.report` prints the results tables; `--write` replaces the README sections
+between their `<!-- name:start -->` and `<!-- name:end -->` markers. The book
+(`book/build.py`) renders its front page, speed page and instructors' page with the same
+functions.
 """
 
 from __future__ import annotations
@@ -59,20 +61,35 @@ def render_speed(path: Path = REPO / "notebooks" / "results" / "bench.json") -> 
     return render_bench(json.loads(path.read_text()))
 
 
+def render_speed_summary(path: Path = REPO / "notebooks" / "results" / "bench.json") -> str:
+    """The README's short speed summary: the run's header line and its table of speed bars."""
+    full = render_speed(path)
+    if not path.exists():
+        return full
+    header, *blocks = full.split("\n\n")
+    bars = [b for b in blocks if b.startswith("| speed bar")]
+    return "\n\n".join([header, *bars])
+
+
+def exercises(notebook: Path) -> list[tuple[str, str, str]]:
+    """(number, title, kind) of each exercise in a notebook's markdown cells."""
+    cells = json.loads(notebook.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return [(n, title.strip(), kind) for n, title, kind in EXERCISE.findall(text)]
+
+
 def render_exercises(notebooks: Path = REPO / "notebooks") -> str:
     """A list per notebook of its exercises (number, title, kind), read from the notebooks."""
     parts = []
     for nb in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
-        cells = json.loads(nb.read_text())["cells"]
-        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-        found = EXERCISE.findall(text)
+        found = exercises(nb)
         if not found:
             continue
         # links relative to the README, which sits beside notebooks/
         solutions = f"notebooks/solutions/{nb.stem}_solutions.ipynb"
         link = f" — solutions: [{solutions}]({solutions})" if (notebooks / "solutions" / f"{nb.stem}_solutions.ipynb").exists() else ""
         parts.append(f"- **[{nb.stem}](notebooks/{nb.name})**{link}: "
-                     + "; ".join(f"{n}. {title.strip()} (*{kind}*)" for n, title, kind in found))
+                     + "; ".join(f"{n}. {title} (*{kind}*)" for n, title, kind in found))
     return "\n".join(parts) or "_No exercises yet._"
 
 
@@ -83,10 +100,10 @@ def _replace(text: str, start: str, end: str, body: str) -> str:
 
 
 def write_readme(readme: Path = REPO / "README.md") -> None:
-    """Replace the README's results and speed sections with fresh renders."""
+    """Replace the README's results, exercises and speed-summary sections with fresh renders."""
     text = _replace(readme.read_text(), START, END, render())
     text = _replace(text, EXERCISES_START, EXERCISES_END, render_exercises())
-    readme.write_text(_replace(text, SPEED_START, SPEED_END, render_speed()))
+    readme.write_text(_replace(text, SPEED_START, SPEED_END, render_speed_summary()))
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def test_readme_results_section_is_built_from_the_committed_results():
 def test_readme_speed_section_is_built_from_the_benchmark():
     readme = (report.REPO / "README.md").read_text()
     section = readme.split(report.SPEED_START, 1)[1].split(report.SPEED_END, 1)[0].strip()
-    assert section == report.render_speed(), "README speed section is stale: run `make readme`"
+    assert section == report.render_speed_summary(), "README speed section is stale: run `make readme`"
 
 
 def test_record_seeds_writes_mean_and_range(tmp_path, monkeypatch):
