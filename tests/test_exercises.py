@@ -14,8 +14,8 @@ from torch import nn
 
 from deepnets import exercises as ex
 from deepnets import stratified_subset
-from deepnets.models import (BasicBlock, Bottleneck, alexnet_small, cifar_resnet, deep_mlp, lenet5, vgg,
-                             vgg_cfgs, vgg_make_layers)
+from deepnets.models import (BasicBlock, Bottleneck, alexnet_small, cifar_resnet, deep_mlp, lenet5, resnet50,
+                             vgg, vgg16_bn, vgg_cfgs, vgg_make_layers)
 from deepnets.train import History
 
 
@@ -135,6 +135,24 @@ def bench_pair(fashion, from_split=True):
     return stratified_subset(fashion.train_images, fashion.train_labels, 100, seed=3)
 
 
+def act_bytes(model, size, once=True, scale=4):
+    """Activation bytes of one image written out independently: every leaf module's output, an
+    output that is its own input (in-place ReLU, eval-mode dropout) counted once when `once`."""
+    total = 0
+
+    def hook(m, args, out):
+        nonlocal total
+        if not (once and any(out is a for a in args)):
+            total += out.numel() * scale
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
+    for h in hooks:
+        h.remove()
+    return total
+
+
 # check name -> (right answer, [(wrong answer, words the message must contain)], extra args)
 CASES = {
     "check_split_sizes": (lambda f: (60_000 - 500 * 10, 500 * 10),
@@ -226,10 +244,25 @@ CASES = {
     "check_zero_pad_shortcut": (lambda f: zero_pad, [(lambda f: lambda x, p, s: zero_pad(x, p, s, front=True), "zero channels first"),
                                                      (lambda f: lambda x, p, s: x[:, :, ::s, ::s], "pad 4 zero channels")], ()),
     "check_layer_row": (lambda f: layer_row, [(lambda f: lambda c, s: layer_row(c, s, macs=True), "2 per multiply-add")], ()),
-    "check_plain_residual_pair": (lambda f: {"plain": cifar_resnet(110, residual=False), "residual": cifar_resnet(110)},
-                                  [(lambda f: {"plain": cifar_resnet(110), "residual": cifar_resnet(110)}, "residual=False"),
-                                   (lambda f: {"plain": cifar_resnet(56, residual=False), "residual": cifar_resnet(110)},
+    "check_plain_residual_pair": (lambda f: {"plain": cifar_resnet(110, shortcut=None), "residual": cifar_resnet(110)},
+                                  [(lambda f: {"plain": cifar_resnet(110), "residual": cifar_resnet(110)}, "shortcut=None"),
+                                   (lambda f: {"plain": cifar_resnet(56, shortcut=None), "residual": cifar_resnet(110)},
                                     "not 110")], ()),
+    # 05: VGG16's fc1 is 25,088 -> 4,096 (Simonyan & Zisserman, Table 1: 7x7x512 into FC-4096); ResNet's
+    # bottleneck is 1x1 256->64, 3x3 64->64, 1x1 64->256 (He et al., Fig. 5); top-5 of torchvision's V1
+    # weights: VGG19-BN 91.842, ResNet-34 91.420, ResNet-50 92.862 (torchvision's model table).
+    "check_gap_fc1_params": (lambda f: (512 + 1) * 4096,
+                             [(lambda f: 512 * 4096, "biases"), (lambda f: 25088 * 4096 + 4096, "averages each channel")], ()),
+    "check_bottleneck_macs": (lambda f: 56 * 56 * (256 * 64 + 9 * 64 * 64 + 64 * 256),
+                              [(lambda f: 2 * 56 * 56 * (256 * 64 + 9 * 64 * 64 + 64 * 256), "FLOPs"),
+                               (lambda f: 56 * 56 * 9 * 64 * 64, "3x3 conv alone")], ()),
+    "check_cheapest_match": (lambda f: "resnet50", [(lambda f: "resnet34", "below VGG19-BN's"),
+                                                    (lambda f: "resnet101", "reaches it with")], ()),
+    "check_activation_bytes": (lambda f: act_bytes,
+                               [(lambda f: lambda m, s: act_bytes(m, s, once=False), "its own input"),
+                                (lambda f: lambda m, s: act_bytes(m, s, scale=1), "4 bytes")], ()),
+    "check_timing_pair": (lambda f: {"resnet50": resnet50().eval(), "vgg16_bn": vgg16_bn().eval()},
+                          [(lambda f: {"resnet50": resnet50(), "vgg16_bn": vgg16_bn().eval()}, "training mode")], ()),
 }
 
 

@@ -25,6 +25,8 @@ REQUIRED = {
                               "acc_relu_he", "acc_batchnorm", "acc_residual"],
     "04_resnet": ["params_resnet50", "params_resnet20", "params_resnet56", "train_err_plain20",
                   "train_err_plain56", "train_err_resnet20", "train_err_resnet56", "test_acc"],
+    "05_families": ["params_resnet50", "gflops_vgg16", "imagenet_top1_resnet50", "latency_ms_b1_resnet18",
+                    "fc1_over_resnet50"],
 }
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/(home|root|work|tmp|usr|Users|opt|mnt|var)/|[A-Z]:\\\\)")
 _runs: dict = {}

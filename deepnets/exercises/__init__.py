@@ -8,7 +8,7 @@ The expected values are computed here, from the package's models and formulas::
     from deepnets.exercises import check_receptive_field
     check_receptive_field(7)
 
-``CHECKS`` maps each notebook ("00" .. "04") to its checks, with their kind
+``CHECKS`` maps each notebook ("00" .. "05") to its checks, with their kind
 (compute / build / experiment).
 """
 
@@ -18,6 +18,7 @@ from .alexnet_checks import *  # noqa: F401,F403
 from .vgg_checks import *  # noqa: F401,F403
 from .gradient_checks import *  # noqa: F401,F403
 from .resnet_checks import *  # noqa: F401,F403
+from .families_checks import *  # noqa: F401,F403
 from . import alexnet_checks, data_checks, gradient_checks, resnet_checks, vgg_checks
 
 #: notebook -> {check name: kind}
