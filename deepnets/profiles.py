@@ -1,7 +1,9 @@
 """Profiles: how much data and time a notebook run spends.
 
 `smoke` is what CI runs (tiny stratified subsets, seconds); `full` is the real lesson
-(all 55,000 training images left after the validation split, minutes on a 2-core CPU) and what committed outputs show.
+(all 55,000 training images left after the validation split, minutes on a 2-core CPU) and
+what committed outputs show; `gpu` is `full` plus the sections that train the real-size
+networks at the papers' input sizes, which need a CUDA GPU (`deepnets.train.paper_size_run`).
 """
 
 from __future__ import annotations
@@ -23,20 +25,27 @@ class Profile:
     def is_smoke(self) -> bool:
         return self.name == "smoke"
 
-    def choose(self, *, full: Any, smoke: Any) -> Any:
-        """The value meant for this profile, e.g. `epochs = P.choose(full=12, smoke=1)`."""
+    def choose(self, *, full: Any, smoke: Any, gpu: Any = None) -> Any:
+        """The value meant for this profile, e.g. `epochs = P.choose(full=12, smoke=1)`.
+
+        The gpu profile is the full lesson plus the real-size sections, so it takes
+        `full`'s value unless `gpu=` is given.
+        """
+        if self.name == "gpu":
+            return full if gpu is None else gpu
         return {"full": full, "smoke": smoke}[self.name]
 
 
 PROFILES = {
     "smoke": Profile("smoke", train_per_class=50, val_per_class=20, test_per_class=30),
     "full": Profile("full", train_per_class=None, val_per_class=None, test_per_class=None),
+    "gpu": Profile("gpu", train_per_class=None, val_per_class=None, test_per_class=None),
 }
 
 
 def get_profile(name: str) -> Profile:
-    """The profile called `name` ("smoke" or "full")."""
-    if name not in PROFILES:
+    """The profile called `name` ("smoke", "full" or "gpu"; any case, e.g. "Full")."""
+    if not isinstance(name, str) or name.strip().lower() not in PROFILES:
         raise ValueError(f"Unknown profile {name!r}. Use one of: {', '.join(PROFILES)} "
                          f"(set PROFILE in the notebook's first cell or $DEEPNETS_PROFILE).")
-    return PROFILES[name]
+    return PROFILES[name.strip().lower()]
