@@ -1,13 +1,21 @@
 """deepnets: the shared code of a notebook course on deep convolutional networks."""
 
+import sys
+
+try:
+    import torch  # noqa: F401  (every module of the course computes with it)
+except ImportError as e:
+    raise ImportError(
+        f"deepnets needs PyTorch, which this Python ({sys.executable}) cannot import ({e}). "
+        f"Install the course's packages with `make setup`, or `pip install -r requirements.txt` "
+        f"in this environment, then check the set-up with `make doctor`.") from e
+
 from deepnets import checks, evidence
-from deepnets.data import (Batches, DataError, FashionMNIST, Split, load_fashion_mnist, stratified_subset,
-                           train_val_split)
+from deepnets.checks import DataError
 from deepnets.evidence import compare, spread
 from deepnets.profiles import Profile, get_profile
 from deepnets.results import Results
 from deepnets.summary import LayerTable, count_params, layer_table
-from deepnets.train import History, evaluate, fit, get_device, predict, seed_everything
 from deepnets import models
 
 __all__ = [
@@ -17,13 +25,28 @@ __all__ = [
     "stratified_subset", "train_val_split",
 ]
 
-# Drawing needs matplotlib, which takes a second to import: `deepnets.plots` and
-# `deepnets.diagrams` load on first use, so `import deepnets` stays quick for commands that draw nothing.
-_LAZY = ("diagrams", "plots")
+# Modules that load on first use. Drawing needs matplotlib, which takes a second to import:
+# `deepnets.plots` and `deepnets.diagrams` wait, so `import deepnets` stays quick for commands
+# that draw nothing. `deepnets.data` and `deepnets.train` (and the names taken from them) wait
+# because they are also commands (`python -m deepnets.train`), and runpy warns when the
+# package has already imported the module it is asked to run.
+_LAZY = ("data", "diagrams", "plots", "train")
+_LAZY_NAMES = {
+    **dict.fromkeys(("Batches", "FashionMNIST", "Split", "load_fashion_mnist", "stratified_subset",
+                     "train_val_split"), "data"),
+    **dict.fromkeys(("History", "evaluate", "fit", "get_device", "predict", "seed_everything"), "train"),
+}
 
 
 def __getattr__(name: str):
+    import importlib
+
     if name in _LAZY:
-        import importlib
         return importlib.import_module(f"deepnets.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"deepnets.{_LAZY_NAMES[name]}"), name)
     raise AttributeError(f"module 'deepnets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -18,6 +18,8 @@ catches (``except ValueError`` keeps working):
 - ``DataError(RuntimeError)``: the Fashion-MNIST files or their folder are missing,
   unreadable, corrupt or truncated.
 - ``ResultsFileError(ValueError)``: a results file that is partial, unreadable or not ours.
+- ``CheckpointError(ValueError)``: a checkpoint that cannot be read or written, or that does
+  not match the run resuming it (another optimizer, a schedule that has run out).
 
 Checks (each returns the value, converted where it says so, or raises with the message):
 
@@ -42,7 +44,7 @@ from typing import Any
 import torch
 
 __all__ = [
-    "ArgumentTypeError", "ArgumentValueError", "DataError", "EmptyDataError", "InputError",
+    "ArgumentTypeError", "ArgumentValueError", "CheckpointError", "DataError", "EmptyDataError", "InputError",
     "InputTooSmallError", "ResultsFileError", "TooMuchMemoryError",
     "conv_out_size", "fits_in_memory", "images", "labels", "non_negative_int", "one_of",
     "positive_int", "positive_number", "probability", "too_small_message",
@@ -79,6 +81,10 @@ class DataError(RuntimeError):
 
 class ResultsFileError(ValueError):
     """A results file that is partial, unreadable or not written by ``deepnets.results``."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or written, or that does not match the run resuming it."""
 
 
 def _type(value: Any) -> str:

@@ -8,8 +8,11 @@ networks at the papers' input sizes, which need a CUDA GPU (`deepnets.train.pape
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
+
+from deepnets.checks import ArgumentValueError
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ PROFILES = {
 def get_profile(name: str) -> Profile:
     """The profile called `name` ("smoke", "full" or "gpu"; any case, e.g. "Full")."""
     if not isinstance(name, str) or name.strip().lower() not in PROFILES:
-        raise ValueError(f"Unknown profile {name!r}. Use one of: {', '.join(PROFILES)} "
-                         f"(set PROFILE in the notebook's first cell or $DEEPNETS_PROFILE).")
+        near = difflib.get_close_matches(name.strip().lower(), PROFILES, n=1) if isinstance(name, str) else []
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ArgumentValueError(f"Unknown profile {name!r}.{hint} Use one of: {', '.join(PROFILES)} "
+                                 f"(set PROFILE in the notebook's first cell or $DEEPNETS_PROFILE).")
     return PROFILES[name.strip().lower()]

@@ -10,6 +10,8 @@ until its last cell calls `results.finish()`, which writes `<notebook>.json` who
 was. Other profiles write `<notebook>.json` at every `record` (CI reads it after a run).
 A figure that is NaN or infinite is written as `null` and named under `non_finite`, so the
 file stays strict JSON. `load_results` reads a results file and refuses a partial one.
+Each file also holds the run's `peak_memory_gb` (the process's peak resident set so far), which
+`python -m deepnets.doctor` compares with a machine's memory.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 import numbers
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +104,17 @@ def device_name() -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def peak_memory_gb() -> float | None:
+    """The most memory this process has held so far (its peak resident set), in GiB."""
+    try:
+        import resource
+    except ImportError:  # Windows has no getrusage
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux counts ru_maxrss in KiB, macOS in bytes.
+    return round(peak / (2 ** 30 if sys.platform == "darwin" else 2 ** 20), 2)
+
+
 def _plain(name: str, value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -143,7 +157,8 @@ class Results:
         if not isinstance(notebook, str) or not notebook or "/" in notebook or notebook.endswith(".ipynb"):
             raise checks.ArgumentValueError(f"notebook must be the notebook's name without folder or "
                                             f"suffix, got {notebook!r}. Pass e.g. '04_resnet'.")
-        get_profile(profile)  # fail early on a typo
+        # The canonical name ("Full" -> "full"): it picks the folder and whether writes wait for finish().
+        profile = get_profile(profile).name
         self.notebook, self.profile = notebook, profile
         self.path = results_dir(profile) / f"{notebook}.json"
         # The full profile's file is committed: it is written only by finish(), whole.
@@ -184,6 +199,9 @@ class Results:
             "figures": {k: _strict(v, k, non_finite) for k, v in sorted(self.figures.items())},
             "timings": {k: _strict(v, k, non_finite) for k, v in sorted(self.timings.items())},
         }
+        peak = peak_memory_gb()
+        if peak is not None:  # what `python -m deepnets.doctor` compares with this machine's memory
+            data["peak_memory_gb"] = peak
         if non_finite:
             data["non_finite"] = non_finite
         return data

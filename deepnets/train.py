@@ -32,6 +32,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from deepnets import checks, distributed
+from deepnets.checks import CheckpointError  # also importable from here, as before
 from deepnets.files import write_atomically
 
 
@@ -82,10 +83,6 @@ class History:
 
 
 # ---------------------------------------------------------------------------- checkpoints
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or written, or that does not match the run resuming it."""
-
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "batches", "torch_rng", "history", "epoch")
 
@@ -291,7 +288,8 @@ def fit(model: nn.Module, train_batches, val_batches=None, epochs: int = 1,
 
     path = _writable_checkpoint(checkpoint) if checkpoint is not None else None
     if resume and path is None:
-        raise ValueError("resume=True needs checkpoint=<path> to resume from.")
+        raise checks.ArgumentValueError("resume=True needs checkpoint=<path> to resume from. Pass "
+                                        "checkpoint='run.pt' (the file an earlier fit wrote), or resume=False.")
     history, start_epoch = History(), 0
     if resume and path.exists():
         history, start_epoch = _restore_checkpoint(path, model, optimizer, scheduler, scaler,
@@ -721,7 +719,7 @@ def paper_size_run(model: str, profile, results=None, *, require_gpu: bool = Tru
                else f"this run uses the {profile.name} profile")
         print(f"{model} at {side}x{side} with mixed precision trains in the gpu profile on a CUDA GPU; "
               f"{why}, so it is skipped here. On a machine with a GPU:\n"
-              f"  DEEPNETS_PROFILE=gpu make notebooks    (this section, inside the notebook)\n"
+              f"  make notebooks PROFILE=gpu    (this section, inside the notebook)\n"
               f"  {command}    (the same run, on its own)")
         return None
     summary = main(argv)

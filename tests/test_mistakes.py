@@ -19,12 +19,13 @@ import pytest
 import torch
 
 import deepnets
-from deepnets import checks, evidence, models, probes, results, summary
+from deepnets import checks, evidence, models, probes, results, summary, train
 from deepnets.data import Batches, find_data_dir, stratified_subset, train_val_split
 from deepnets.files import REPO, write_atomically
+from deepnets.profiles import get_profile
 
 FIX = re.compile(r"\b(pass|use|run|build|give|set|resize|convert|add|delete|rewrite|reshape|map|"
-                 r"leave|point|train|fix|choose|unset)\b", re.IGNORECASE)
+                 r"leave|point|train|fix|choose|unset|resume)\b", re.IGNORECASE)
 
 U8 = torch.zeros(20, 28, 28, dtype=torch.uint8)
 Y = torch.arange(20) % 10
@@ -34,6 +35,28 @@ GREY = torch.zeros(2, 1, 28, 28)
 def _results_file(tmp_path, text):
     path = tmp_path / "04_resnet.json"
     path.write_text(text)
+    return path
+
+
+# Training mistakes, built small: a linear net over ten images, one batch per epoch.
+BATCH = [(torch.rand(10, 1, 28, 28), torch.arange(10))]
+
+
+def _linear_net(num_classes: int = 10) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, num_classes))
+
+
+def _fit(net, checkpoint=None, epochs=1, optimizer=torch.optim.SGD, **kw):
+    return deepnets.fit(net, BATCH, epochs=epochs, optimizer=optimizer(net.parameters(), lr=0.1), device="cpu",
+                        checkpoint=checkpoint, verbose=False, **kw)
+
+
+def _checkpoint(tmp_path, truncate: bool = False):
+    """A checkpoint of one SGD epoch, whole or cut in half (a copy cut short)."""
+    path = tmp_path / "run.pt"
+    _fit(_linear_net(), path)
+    if truncate:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     return path
 
 
@@ -135,6 +158,22 @@ ROWS = [
      lambda t: results.load_results(_results_file(t, json.dumps({"notebook": "04_resnet", "profile": "full"}))),
      checks.ResultsFileError, "figures"),
     ("writing onto a folder", lambda t: write_atomically(t, "x"), checks.ArgumentValueError, "path"),
+    # -- training and resuming
+    ("fit with labels beyond the model's classes", lambda t: _fit(_linear_net(num_classes=5)), checks.InputError,
+     "labels"),
+    ("evaluate on no batches", lambda t: deepnets.evaluate(_linear_net(), [], device="cpu"), checks.EmptyDataError,
+     "batches"),
+    ("resume without a checkpoint", lambda t: _fit(_linear_net(), resume=True), checks.ArgumentValueError,
+     "checkpoint"),
+    ("a checkpoint path that is a folder", lambda t: _fit(_linear_net(), t), checks.CheckpointError, "checkpoint"),
+    ("a truncated checkpoint", lambda t: _fit(_linear_net(), _checkpoint(t, truncate=True), epochs=2, resume=True),
+     checks.CheckpointError, "checkpoint"),
+    ("a checkpoint from another optimizer", lambda t: _fit(_linear_net(), _checkpoint(t), epochs=2, resume=True,
+                                                           optimizer=torch.optim.AdamW),
+     checks.CheckpointError, "optimizer"),
+    ("a profile name with a typo", lambda t: get_profile("Fulll"), checks.ArgumentValueError, "profile"),
+    ("a results run in a profile with a typo", lambda t: results.Results("99_x", "Fulll"), checks.ArgumentValueError,
+     "profile"),
     # -- environment
     ("$DEEPNETS_DATA pointing at a file", "data_is_a_file", checks.DataError, "DEEPNETS_DATA"),
     ("a data folder without read permission", "data_unreadable", checks.DataError, "permission"),
@@ -181,6 +220,8 @@ def test_the_table_covers_at_least_forty_mistakes():
 def test_old_exception_handlers_still_catch_ours():
     # `except ValueError` / `except TypeError` written before these types keep working.
     assert issubclass(checks.InputTooSmallError, ValueError) and issubclass(checks.ArgumentTypeError, TypeError)
+    # Code written against deepnets.train.CheckpointError catches what train raises.
+    assert train.CheckpointError is checks.CheckpointError and issubclass(checks.CheckpointError, ValueError)
     with pytest.raises(KeyError):
         probes.activation_stats(models.deep_mlp(3), GREY, ["blocks.9"])
 

@@ -141,9 +141,14 @@ def test_paper_layer_order_lrn_then_pool_and_dropout_after_fc(paper):
 
 
 def test_224_does_not_fit_the_paper_arithmetic(paper):
-    # (224 - 11) / 4 + 1 is not a whole number; 227 is.
-    assert (224 - 11) / 4 + 1 == 54.25 and (227 - 11) / 4 + 1 == 55
+    # (224 - 11) / 4 + 1 = 54.25 is not a whole number: conv1 drops the last 1 pixel of a 224
+    # input; (227 - 11) / 4 + 1 = 55 uses every pixel.
     model = paper
+    conv1 = model.features[0]
+    assert (conv1.kernel_size, conv1.stride, conv1.padding) == ((11, 11), (4, 4), (0, 0))
+    with torch.no_grad():
+        assert conv1(torch.zeros(1, 3, 224, 224)).shape[-1] == (224 - 11) // 4 + 1 == 54
+        assert conv1(torch.zeros(1, 3, 227, 227)).shape[-1] == (227 - 11) // 4 + 1 == 55
     assert model.output_size(224) == 5 and model.output_size(227) == 6
     with pytest.raises(ValueError, match=r"227x227.*9216.*5x5x256 = 6400"):
         model(torch.randn(1, 3, 224, 224))
@@ -237,10 +242,11 @@ def test_lrn_shrinks_every_activation_by_at_least_2_to_the_075():
 
 # -- ablation switches --------------------------------------------------------------------
 
-def test_switches_build_the_same_class():
+def test_switches_change_only_what_they_name():
     base = alexnet_small()
-    assert type(alexnet_small(activation="tanh")) is type(base) is AlexNet
     tanh = alexnet_small(activation="tanh")
+    # Another activation changes no weight: the same parameters, shape for shape.
+    assert [tuple(p.shape) for p in tanh.parameters()] == [tuple(p.shape) for p in base.parameters()]
     assert not any(isinstance(m, nn.ReLU) for m in tanh.modules())
     assert sum(isinstance(m, nn.Tanh) for m in tanh.modules()) == 7  # 5 convs + fc6 + fc7
     assert all(m.p == 0.0 for m in alexnet_small(dropout=0.0).modules()

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from deepnets.models import (VGG, receptive_field, vgg, vgg11, vgg11_bn, vgg13, vgg13_bn,
+from deepnets.models import (receptive_field, vgg, vgg11, vgg11_bn, vgg13, vgg13_bn,
                              vgg16, vgg16_bn, vgg19, vgg19_bn)
 from deepnets.models import vgg_cfgs as cfgs
 
@@ -242,10 +242,11 @@ def test_vgg16_receptive_fields():
     assert measured_receptive_field(probe, 3, size=224) == 212
 
 
-def test_vgg_is_a_vgg():
-    assert isinstance(vgg16(num_classes=10, input_size=32, width=0.125, fc_width=32), VGG)
-    assert isinstance(vgg13_bn(num_classes=10, input_size=32, width=0.125, fc_width=32), VGG)
-    assert isinstance(vgg19(num_classes=10, input_size=32, width=0.125, fc_width=32), VGG)
+@pytest.mark.parametrize("make, cfg, bn", [(vgg16, "D", False), (vgg13_bn, "B", True), (vgg19, "E", False)])
+def test_named_constructors_take_the_reduced_sizes(make, cfg, bn):
+    # The named nets pass width, input_size and fc_width on: the closed-form count of the reduced net.
+    model = make(num_classes=10, input_size=32, width=0.125, fc_width=32)
+    assert n_params(model) == closed_form_params(cfgs[cfg], 3, 0.125, 32, 32, 10, bn)
 
 
 def test_fc_init_follows_torchvision_by_default_and_he_on_request():

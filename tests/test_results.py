@@ -1,6 +1,7 @@
 """Results files: where they go, what they hold, and the README table built from them."""
 
 import json
+import os
 
 import pytest
 
@@ -71,3 +72,33 @@ def test_readme_exercise_list_is_read_from_the_notebooks(tmp_path):
     readme = (report.REPO / "README.md").read_text()
     section = readme.split(report.EXERCISES_START)[1].split(report.EXERCISES_END)[0]
     assert section.strip() == report.render_exercises().strip(), "run `make readme`"
+
+
+def test_a_profile_in_another_case_writes_where_its_canonical_name_does(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPNETS_RESULTS_DIR", raising=False)
+    monkeypatch.setattr(results, "REPO", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    full = Results("99_demo", "Full")
+    assert (full.profile, full.path) == ("full", tmp_path / "notebooks" / "results" / "99_demo.json")
+    full.record(test_acc=0.9)  # the full profile's figures wait in the side file until finish()
+    assert not full.path.exists() and full.partial_path.exists()
+    assert Results("99_demo", " SMOKE ").path == tmp_path / "build" / "results" / "smoke" / "99_demo.json"
+
+
+def _peak_resident_gib() -> float:
+    """VmHWM, the kernel's own count of this process's peak resident set, in GiB."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2 ** 20  # reported in kB (KiB)
+    raise AssertionError("no VmHWM line in /proc/self/status")
+
+
+def test_results_files_record_the_peak_memory(tmp_path, monkeypatch):
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("reading the peak resident set from /proc needs Linux")
+    monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
+    before = _peak_resident_gib()
+    Results("99_demo", "smoke").record(test_acc=0.9)
+    after = _peak_resident_gib()
+    peak = json.loads((tmp_path / "99_demo.json").read_text())["peak_memory_gb"]
+    assert round(before, 2) - 0.01 <= peak <= round(after, 2) + 0.01

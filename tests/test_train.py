@@ -189,7 +189,9 @@ def test_profiles_any_case_and_gpu():
     assert get_profile("Full") is get_profile("full") and get_profile(" SMOKE ") is get_profile("smoke")
     gpu = get_profile("GPU")
     # the gpu profile is the full lesson plus the real-size sections: full's sizes and choices
-    assert (gpu.train_per_class, gpu.val_per_class, gpu.test_per_class) == (None, None, None)
+    full = get_profile("full")
+    assert (gpu.train_per_class, gpu.val_per_class, gpu.test_per_class) == (
+        full.train_per_class, full.val_per_class, full.test_per_class)
     assert gpu.choose(full=12, smoke=1) == 12 and gpu.choose(full=12, smoke=1, gpu=20) == 20
 
 
@@ -408,7 +410,10 @@ def test_paper_size_run_on_the_cpu(tmp_path, monkeypatch, capsys):
     assert saved["figures"]["real_size_model"] == "alexnet_paper"
     assert saved["figures"]["real_size_image_size"] == 67 and saved["figures"]["real_size_amp"] == "bfloat16"
     assert saved["figures"]["real_size_test_acc"] == pytest.approx(summary["figures"]["test_acc"], abs=1e-5)
-    assert saved["timings"]["real_size_images_per_sec"] > 0
+    # 10 training images (--limit 1 per class), one epoch: the speed times the epoch's seconds (which
+    # include the validation pass) is at least those 10 images.
+    t = saved["timings"]
+    assert t["real_size_images_per_sec"] * t["real_size_train_seconds"] >= 10 * (1 - 1e-4)
     assert summary["figures"]["params"] == sum(p.numel() for p in models.alexnet_paper(10, input_size=67).parameters())
     # Without a GPU (or outside the gpu profile) it trains nothing and shows the command, which parses.
     for profile in ("gpu", "full"):
