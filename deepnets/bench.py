@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -208,7 +209,7 @@ def train_flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
 FLOP_KERNELS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::addmm", "aten::mm")
 
 
-def flop_kernel_share(step, steps: int = 3) -> float:
+def flop_kernel_share(step: Callable[[], object], steps: int = 3) -> float:
     """Share of a training step's CPU time spent in convolution and matmul kernels (torch.profiler)."""
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -20,7 +20,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from deepnets import checks
-from deepnets.data import random_crop_flip
+from deepnets.data import Batches, random_crop_flip
 
 
 def launched_by_torchrun() -> bool:
@@ -137,7 +137,7 @@ class ShardedBatches:
     rank takes the same number of steps; evaluation (`pad=False`) sees each image once.
     """
 
-    def __init__(self, batches, pad: bool = True, rank: int | None = None, num_replicas: int | None = None):
+    def __init__(self, batches: Batches, pad: bool = True, rank: int | None = None, num_replicas: int | None = None):
         self.rank = get_rank() if rank is None else rank
         self.world_size = get_world_size() if num_replicas is None else num_replicas
         if not 0 <= self.rank < self.world_size:

@@ -25,7 +25,11 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from deepnets.profiles import Profile
+    from deepnets.results import Results
 
 import torch
 import torch.nn as nn
@@ -34,6 +38,10 @@ from tqdm.auto import tqdm
 from deepnets import checks, distributed
 from deepnets.checks import CheckpointError  # also importable from here, as before
 from deepnets.files import write_atomically
+
+# What fit, evaluate and predict iterate over: Batches, a DataLoader, or any iterable of
+# (images, labels) pairs.
+Batch = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 # Headless runs (make notebooks, CI) set TQDM_DISABLE=1: one printed line per epoch is
@@ -251,8 +259,9 @@ def _no_images(what: str, where: str) -> checks.EmptyDataError:
                                  f"image: check the subset or folder they were built from is not empty.")
 
 
-def fit(model: nn.Module, train_batches, val_batches=None, epochs: int = 1,
-        optimizer: torch.optim.Optimizer | None = None, scheduler=None,
+def fit(model: nn.Module, train_batches: Batch, val_batches: Batch | None = None, epochs: int = 1,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         loss_fn: nn.Module | None = None, device: str | torch.device | None = None,
         grad_clip: float | None = None, checkpoint: str | os.PathLike | None = None,
         resume: bool = False, verbose: bool = True, amp: bool = False,
@@ -369,7 +378,7 @@ def fit(model: nn.Module, train_batches, val_batches=None, epochs: int = 1,
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, batches, device: str | torch.device | None = None,
+def evaluate(model: nn.Module, batches: Batch, device: str | torch.device | None = None,
              loss_fn: nn.Module | None = None, amp: bool = False) -> tuple[float, float]:
     """Mean loss and accuracy of `model` over `batches`, in eval mode.
 
@@ -397,7 +406,7 @@ def evaluate(model: nn.Module, batches, device: str | torch.device | None = None
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, batches, device: str | torch.device | None = None
+def predict(model: nn.Module, batches: Batch, device: str | torch.device | None = None
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes and true labels for every image in `batches` (on the CPU)."""
     device = torch.device(device) if device is not None else get_device()
@@ -533,7 +542,7 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error(f"--workers must be 0 (load in the training process) or more, got {args.workers}.")
 
 
-def fashion_mnist_batches(args, channels: int, size: int, device: torch.device):
+def fashion_mnist_batches(args: argparse.Namespace, channels: int, size: int, device: torch.device):
     """Fashion-MNIST as this process's training, validation and test batches (the course's split)."""
     from deepnets.data import Batches, load_fashion_mnist, stratified_subset
     from deepnets.profiles import get_profile
@@ -553,7 +562,7 @@ def fashion_mnist_batches(args, channels: int, size: int, device: torch.device):
     return batches(train_x, train_y, True), batches(val_x, val_y, False), batches(test_x, test_y, False), len(ds.classes)
 
 
-def image_folder_loaders(args, size: int, device: torch.device):
+def image_folder_loaders(args: argparse.Namespace, size: int, device: torch.device):
     """Training and validation loaders of an ImageFolder tree (PATH/train, PATH/val)."""
     from torchvision import datasets
     from torchvision.transforms import v2
@@ -699,7 +708,7 @@ PAPER_SIZE_RUNS = {
 }
 
 
-def paper_size_run(model: str, profile, results=None, *, require_gpu: bool = True,
+def paper_size_run(model: str, profile: str | Profile, results: Results | None = None, *, require_gpu: bool = True,
                    extra: list[str] = ()) -> dict | None:
     """Train `model` at its paper's input size, with AMP, in the gpu profile on a CUDA GPU.
 
