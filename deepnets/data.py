@@ -46,7 +46,9 @@ REPO_DATA = REPO / "data"
 
 # Fashion-MNIST's training-set statistics (the 60,000 training images scaled to [0, 1]):
 # Batches normalises with them unless given others, so that building batches never loads
-# the whole data set. tests/test_data.py recomputes both from the files.
+# the whole data set. tests/test_data.py recomputes both from the files. Fixed constants, because
+# a float32 sum's last digits depend on the thread count that added it up (2e-8 here), and a
+# difference that small still changes every later digit of a training run.
 TRAIN_MEAN = 0.2860405743122101
 TRAIN_STD = 0.3530242443084717
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")

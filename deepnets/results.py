@@ -180,11 +180,10 @@ class Results:
             target[name] = _plain(name, value)
         self._write(complete=not self.deferred)
 
-    def finish(self) -> Path:
+    def finish(self) -> None:
         """The run is complete: write the results file whole and remove the side file."""
-        path = self._write(complete=True)
+        self._write(complete=True)
         self.partial_path.unlink(missing_ok=True)
-        return path
 
     def _data(self, complete: bool) -> dict[str, Any]:
         self.timings["wall_seconds"] = round(time.perf_counter() - self.start, 1)
