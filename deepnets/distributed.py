@@ -74,6 +74,12 @@ def is_main() -> bool:
     return get_rank() == 0
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (a no-op in one process)."""
+    if get_world_size() > 1:
+        dist.barrier()
+
+
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """`model` as DistributedDataParallel when several processes train it, else itself."""
     if get_world_size() == 1:

@@ -156,8 +156,16 @@ def _save_checkpoint(path: Path, epoch: int, model, optimizer, scheduler, scaler
                      history: History) -> None:
     """Everything an exact resume needs, after `epoch` finished epochs (called on every rank)."""
     rank_rng = distributed.all_rng_states()  # every rank takes part; rank 0 writes
-    if not distributed.is_main():
-        return
+    if distributed.is_main():
+        _write_checkpoint(path, epoch, model, optimizer, scheduler, scaler, batches, history, rank_rng)
+    # Every rank waits for the file to be whole: a resume that follows at once (another fit on
+    # the same path) must not read the previous epoch's file on one rank and this one on another,
+    # or the ranks would run different numbers of steps and wait on each other for ever.
+    distributed.barrier()
+
+
+def _write_checkpoint(path: Path, epoch: int, model, optimizer, scheduler, scaler, batches,
+                      history: History, rank_rng: list[torch.Tensor]) -> None:
     # Written whole or not at all: a crash mid-write leaves the previous epoch's checkpoint.
     state = {
         "model": model.state_dict(),

@@ -147,7 +147,7 @@ def test_two_processes_match_one_resume_exactly_and_fail_together(small, tmp_pat
         "failing": {"x": x, "y": y, "run": {"epochs": 1}, "bad_label_on_rank": 1},
     }
     with pytest.raises(mp.ProcessRaisedException, match="labels go up to 99"):
-        two_processes(out, jobs, timeout=900)  # a hang would end in pytest.fail instead
+        two_processes(out, jobs, timeout=300)  # about 20 s; a hang ends in pytest.fail instead
     # Rank 0 waits in the all-reduce for gradients rank 1 never sends; gloo alone would wait
     # its default 30 minutes. The launcher sees rank 1 die and ends the job at once.
     assert time.time() - (tmp_path / "failing.started").stat().st_mtime < 120
