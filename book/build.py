@@ -10,6 +10,7 @@ installed into build/node/ by `make`, and are served by the site itself.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import shutil
@@ -157,10 +158,10 @@ def render_glossary(notebook: Path | None = None) -> str:
     return "\n\n".join(parts) + f"\n\nFrom [{title(notebook)}]({notebook.name}), section *Glossary*.\n"
 
 
-def _sections(notebook: Path) -> list[tuple[str, list[dict]]]:
+def _sections(cells: list[dict]) -> list[tuple[str, list[dict]]]:
     """(## heading, code cells under it) in order; cells before the first ## are the introduction."""
     sections: list[tuple[str, list[dict]]] = [("Introduction", [])]
-    for cell in _cells(notebook):
+    for cell in cells:
         if cell["cell_type"] == "markdown":
             for line in _source(cell).splitlines():
                 if line.startswith("## "):
@@ -180,9 +181,9 @@ def render_instructors() -> str:
     bench = json.loads(bench_file.read_text())["figures"] if bench_file.exists() else {}
     parts = []
     for nb in lessons():
-        full = _sections(nb)
+        full = _sections(_cells(nb))
         smoke_nb = SMOKE / nb.name
-        smoke = {name: sum(map(_duration, cells)) for name, cells in _sections(smoke_nb)} \
+        smoke = {name: sum(map(_duration, cells)) for name, cells in _sections(_cells(smoke_nb))} \
             if smoke_nb.exists() else None
         parts.append(f"## {title(nb)}\n")
         total = sum(_duration(c) for _, cells in full for c in cells)
@@ -216,6 +217,65 @@ def render_instructors() -> str:
     return "\n".join(parts)
 
 
+# ---------------------------------------------------------------------------- alt text
+# A plot reaches the pages as a PNG output, which carries no description (matplotlib keeps its
+# titles in the pixels). myst-nb takes an image's alt text from its cell's metadata
+# (mystnb.image.alt), and so does the slides' template: the staged lessons get one for each
+# cell that shows a plot and has none, from what its code says about the figure.
+TITLE_CALLS = ("suptitle", "set_title", "title")
+
+
+def figure_titles(source: str) -> list[str]:
+    """The titles a cell's code gives its figures as plain strings, in order: suptitle("..."),
+    ax.set_title("...") and title="..." (an f-string with fields is left out: its text is only
+    known when the cell runs)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython syntax (magics, !commands): no titles read
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            values = node.args[:1] if name in TITLE_CALLS else []
+            values += [k.value for k in node.keywords if k.arg == "title"]
+            found += [v for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    return [" ".join(v.value.split()) for v in sorted(found, key=lambda v: (v.lineno, v.col_offset))]
+
+
+def figure_alt(cell: dict, section: str) -> str:
+    """Alt text for a cell's plots: its figure titles, else its opening comment, else its section."""
+    titles = [t for t in figure_titles(_source(cell)) if t]
+    if titles:
+        return "; ".join(titles)
+    comment = []
+    for line in _source(cell).splitlines():
+        if not line.startswith("#"):
+            break
+        comment.append(line.lstrip("#").strip())
+    if " ".join(comment).strip():
+        return " ".join(comment).strip()
+    return f"A plot of the section '{section}'"
+
+
+def with_alt_text(notebook: Path) -> dict:
+    """The notebook with alt text in the metadata of each cell that shows a plot (an author's own kept)."""
+    nb = json.loads(notebook.read_text())
+    for section, cells in _sections(nb["cells"]):
+        for cell in cells:
+            if any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+                image = cell["metadata"].setdefault("mystnb", {}).setdefault("image", {})
+                image.setdefault("alt", figure_alt(cell, section))
+    return nb
+
+
+def stage_lessons() -> None:
+    """The lessons as Sphinx and nbconvert read them, into build/book-src/: with their plots' alt text."""
+    SRC.mkdir(parents=True, exist_ok=True)
+    for nb in lessons():
+        (SRC / nb.name).write_text(json.dumps(with_alt_text(nb), ensure_ascii=False, indent=1) + "\n")
+
+
 def stage() -> None:
     """Write build/book-src/: the lessons, solutions, and the generated pages, as Sphinx reads them."""
     for folder in (SRC, EXTRA):
@@ -223,8 +283,8 @@ def stage() -> None:
             shutil.rmtree(folder)
     (SRC / "solutions").mkdir(parents=True)
     (EXTRA / "notebooks").mkdir(parents=True)
+    stage_lessons()
     for nb in lessons():
-        shutil.copy2(nb, SRC / nb.name)
         shutil.copy2(nb, EXTRA / "notebooks" / nb.name)  # the source files, linked from the front page
     for nb in sorted((NOTEBOOKS / "solutions").glob("*.ipynb")):
         shutil.copy2(nb, SRC / "solutions" / nb.name)
@@ -255,6 +315,7 @@ def build_slides() -> None:
     copy_assets()
     # the decks load their scripts from the book's _static/, which Sphinx also fills from ASSETS
     shutil.copytree(ASSETS, OUT / "_static", dirs_exist_ok=True)
+    stage_lessons()
     _finish_slides(subprocess.Popen(_slides_command()))
 
 
@@ -265,7 +326,7 @@ def _slides_command() -> list[str]:
             "--template=slides_template", "--output-dir", str(SLIDES),
             "--SlidesExporter.reveal_url_prefix=../_static/reveal.js",
             "--SlidesExporter.reveal_theme=white",  # the themes that fetch no web fonts
-            *map(str, lessons())]
+            *(str(SRC / nb.name) for nb in lessons())]  # the staged copies, with alt text
 
 
 def _finish_slides(process: subprocess.Popen) -> None:

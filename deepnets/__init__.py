@@ -2,21 +2,31 @@
 
 import sys
 
+
+def _doctor_is_starting() -> bool:
+    """True while `python -m deepnets.doctor` imports this package, before the doctor runs."""
+    argv = sys.orig_argv
+    return any(flag == "-m" and module == "deepnets.doctor" for flag, module in zip(argv, argv[1:]))
+
+
 try:
     import torch  # noqa: F401  (every module of the course computes with it)
-except ImportError as e:
-    raise ImportError(
-        f"deepnets needs PyTorch, which this Python ({sys.executable}) cannot import ({e}). "
-        f"Install the course's packages with `make setup`, or `pip install -r requirements.txt` "
-        f"in this environment, then check the set-up with `make doctor`.") from e
-
-from deepnets import checks, evidence
-from deepnets.checks import DataError
-from deepnets.evidence import compare, spread
-from deepnets.profiles import Profile, get_profile
-from deepnets.results import Results
-from deepnets.summary import LayerTable, count_params, layer_table
-from deepnets import models
+except (ImportError, OSError) as e:  # OSError: a torch whose shared libraries fail to load
+    # The doctor is what a learner with a broken install runs: it starts without torch and
+    # reports it among its checks, with the fix. For it alone the package loads empty.
+    if not _doctor_is_starting():
+        raise ImportError(
+            f"deepnets needs PyTorch, which this Python ({sys.executable}) cannot import ({e}). "
+            f"Install the course's packages with `make setup`, or `pip install -r requirements.txt` "
+            f"in this environment, then check the set-up with `make doctor`.") from e
+else:
+    from deepnets import checks, evidence
+    from deepnets.checks import DataError
+    from deepnets.evidence import compare, spread
+    from deepnets.profiles import Profile, get_profile
+    from deepnets.results import Results
+    from deepnets.summary import LayerTable, count_params, layer_table
+    from deepnets import models
 
 __all__ = [
     "Batches", "DataError", "FashionMNIST", "History", "LayerTable", "Profile", "Results", "Split",

@@ -6,6 +6,9 @@ disk and in memory, and how long the full profile would take here. A ✗ line is
 the command that fixes it; the exit status is 1 when something blocks the course.
 `--quick` skips the five-second benchmark behind the time estimate (`make lab` and
 `make test` run the doctor that way before they start).
+
+It runs without torch, which is what a learner with a broken install has: torch is imported
+only by the checks that need it, and when it cannot be, those are reported as not run.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepnets.results import REPO
-
+# Not deepnets.files.REPO: that module needs torch (through deepnets.checks), and the doctor must not.
+REPO = Path(__file__).resolve().parents[1]
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))  # the wheels torch 2.14.1 ships (Makefile: SUPPORTED_PYTHONS)
 REQUIREMENTS = REPO / "requirements.txt"
 RESULTS = REPO / "notebooks" / "results"
@@ -46,6 +50,7 @@ FULL_PROFILE_DISK_GB = 1.0
 BENCH_NET = "resnet10 (04)"
 BENCH_FIGURE = "resnet10_cl_img_per_sec"
 BENCH_SECONDS = 5.0
+TIME = "time (full profile)"
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,16 @@ class Check:
     found: str
     fix: str = ""
     blocks: bool = True  # a ✗ that does not stop the course (the estimate) sets this False
+    ran: bool = True  # False: not run, because what it needs is broken (another line says what)
+
+    @classmethod
+    def not_run(cls, name: str, why: str) -> Check:
+        """A check skipped because a ✗ above it breaks what it needs."""
+        return cls(name, False, f"not run: {why}", blocks=False, ran=False)
 
     def lines(self) -> list[str]:
-        """The check as printed: ✓/✗, name, what was found, then `fix:` for a ✗."""
-        out = [f"{'✓' if self.ok else '✗'} {self.name}: {self.found}"]
+        """The check as printed: ✓/✗ (– when not run), name, what was found, then `fix:` for a ✗."""
+        out = [f"{'✓' if self.ok else '✗' if self.ran else '–'} {self.name}: {self.found}"]
         if not self.ok and self.fix:
             out += [f"    fix: {line}" for line in self.fix.splitlines()]
         return out
@@ -137,8 +148,26 @@ def check_packages() -> Check:
                  f"and the other {len(pins) - 2} pins of requirements.txt")
 
 
+def torch_import_error() -> str | None:
+    """Why `import torch` fails here ("ModuleNotFoundError: ..."), None when it works."""
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError) as e:  # a module missing, or a shared library that does not load
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 def check_compute() -> Check:
-    """What this torch build can compute on here: a CUDA GPU or the CPU's threads."""
+    """torch imports, and what it can compute on here: a CUDA GPU or the CPU's threads."""
+    error = torch_import_error()
+    if error is not None:
+        pins = read_pins() if REQUIREMENTS.is_file() else {}
+        if installed_version("torch") is None or not pins:
+            fix = f"{python_here()} -m pip install -r {REQUIREMENTS}  (what make does; README: 'Without make')"
+        else:  # installed but broken: pip would call the pinned version already satisfied
+            fix = (f"{python_here()} -m pip install --force-reinstall torch=={pins['torch']} "
+                   f"torchvision=={pins['torchvision']}")
+        return Check("compute", False, f"torch cannot be imported ({error.splitlines()[0]})", fix)
     import torch
 
     threads = f"{torch.get_num_threads()} CPU threads ({os.cpu_count()} logical cores)"
@@ -280,7 +309,7 @@ def recorded_runs(results: Path = RESULTS) -> tuple[dict | None, dict[str, dict]
 
 def check_time(quick: bool = False, results: Path = RESULTS) -> Check:
     """The full profile's time per notebook here: recorded wall times scaled by a benchmark ratio."""
-    name = "time (full profile)"
+    name = TIME
     if quick:
         return Check(name, True, "estimate skipped (--quick); make doctor gives it")
     import torch
@@ -314,9 +343,15 @@ def _duration(seconds: float) -> str:
 
 
 def run_checks(quick: bool = False) -> list[Check]:
-    """Every check, in the order a set-up goes wrong."""
-    return [check_python(), check_packages(), check_compute(), check_data(), check_kernel(),
-            check_room(), check_time(quick)]
+    """Every check, in the order a set-up goes wrong; without torch, those that need it are not run."""
+    compute = check_compute()
+    has_torch = torch_import_error() is None
+
+    def needs_torch(name: str, check: Callable[[], Check]) -> Check:
+        return check() if has_torch else Check.not_run(name, "it needs torch, which cannot be imported (see compute)")
+
+    return [check_python(), check_packages(), compute, needs_torch("data", check_data), check_kernel(),
+            check_room(), needs_torch(TIME, lambda: check_time(quick))]
 
 
 def main(argv: list[str] | None = None) -> int:

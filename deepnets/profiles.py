@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from deepnets.checks import ArgumentValueError
+from deepnets.checks import ArgumentTypeError, ArgumentValueError
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,15 @@ PROFILES = {
 
 def get_profile(name: str) -> Profile:
     """The profile called `name` ("smoke", "full" or "gpu"; any case, e.g. "Full")."""
-    if not isinstance(name, str) or name.strip().lower() not in PROFILES:
-        near = difflib.get_close_matches(name.strip().lower(), PROFILES, n=1) if isinstance(name, str) else []
+    where = "set PROFILE in the notebook's first cell or $DEEPNETS_PROFILE"
+    if not isinstance(name, str):
+        if isinstance(name, Profile):  # P itself where its name is asked for, e.g. Results(nb, P)
+            raise ArgumentTypeError(f"A profile name must be a string, got the Profile {name.name!r} itself. "
+                                    f"Pass its name instead: {name.name!r} (P.name).")
+        raise ArgumentTypeError(f"A profile name must be a string, got {name!r} ({type(name).__name__}). "
+                                f"Pass one of {', '.join(map(repr, PROFILES))} ({where}).")
+    if name.strip().lower() not in PROFILES:
+        near = difflib.get_close_matches(name.strip().lower(), PROFILES, n=1)
         hint = f" Did you mean {near[0]!r}?" if near else ""
-        raise ArgumentValueError(f"Unknown profile {name!r}.{hint} Use one of: {', '.join(PROFILES)} "
-                                 f"(set PROFILE in the notebook's first cell or $DEEPNETS_PROFILE).")
+        raise ArgumentValueError(f"Unknown profile {name!r}.{hint} Use one of: {', '.join(PROFILES)} ({where}).")
     return PROFILES[name.strip().lower()]

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -113,9 +114,29 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"Delete it to train from scratch, or resume from a good copy.") from e
 
 
-def load_weights(model: nn.Module, state_dict: dict) -> None:
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
     """Load a state_dict strictly; a mismatch names the keys and shapes that differ."""
+    if not isinstance(model, nn.Module):
+        raise checks.ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}. "
+                                       f"Pass the network itself, e.g. lenet5(), not its class or output.")
+    if not isinstance(state_dict, Mapping):
+        is_path = isinstance(state_dict, (str, os.PathLike))
+        got = f"the path {str(state_dict)!r}" if is_path else type(state_dict).__name__
+        raise checks.ArgumentTypeError(f"state_dict must be the weights, a dict of tensors, got {got}. Pass "
+                                       f"load_checkpoint(path)['model'] for a checkpoint fit wrote, or "
+                                       f"another model's model.state_dict().")
+    if isinstance(state_dict.get("model"), Mapping):
+        raise CheckpointError(f"state_dict is a whole checkpoint (keys {', '.join(map(str, state_dict))}), not "
+                              f"the model's weights. Pass its 'model' entry: load_weights(model, "
+                              f"load_checkpoint(path)['model']).")
     own = model.state_dict()
+    for prefix in ("module.", "_orig_mod."):  # what DistributedDataParallel and torch.compile add
+        if own and state_dict and all(k.startswith(prefix) for k in state_dict) \
+                and not all(k.startswith(prefix) for k in own):
+            raise CheckpointError(
+                f"The keys of state_dict all start with {prefix!r} (e.g. {next(iter(state_dict))}): the "
+                f"weights of a wrapped model, and this model's keys have no such prefix. Use torch.nn.modules."
+                f"utils.consume_prefix_in_state_dict_if_present(state_dict, {prefix!r}) to strip it, then load.")
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     wrong = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
@@ -130,9 +151,9 @@ def load_weights(model: nn.Module, state_dict: dict) -> None:
                          + (" ..." if len(unexpected) > 8 else ""))
         if wrong:
             parts.append("shapes differ: " + "; ".join(wrong[:8]) + (" ..." if len(wrong) > 8 else ""))
-        raise ValueError("This checkpoint was saved from a different architecture ("
-                         + " | ".join(parts) + "). Build the model with the same constructor "
-                         "and arguments that saved it.")
+        raise CheckpointError("These weights (state_dict) were saved from a different architecture ("
+                              + " | ".join(parts) + "). Build the model with the same constructor "
+                              "and arguments that saved it.")
     model.load_state_dict(state_dict)
 
 

@@ -138,7 +138,7 @@ _INSPECT = """() => {
     return body.textContent;
   })();
   return {
-    images: [...document.images].map(i => [i.getAttribute('src').slice(0, 80), i.naturalWidth]),
+    images: [...document.images].map(i => [i.getAttribute('src').slice(0, 80), i.naturalWidth, i.getAttribute('alt')]),
     raw_math: (text.match(/\\$\\$|\\\\\\(|\\\\\\[|\\$[^$\\s][^$\\n]{0,200}?\\$/g) || []).slice(0, 5),
     typeset: document.querySelectorAll('mjx-container').length,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
@@ -181,11 +181,60 @@ def test_nothing_is_fetched_from_outside_the_machine(visits):
 
 def test_every_image_decodes(visits):
     results, _ = visits
-    undecoded = {name: [src for src, width in r["images"] if width == 0] for name, r in results.items()}
+    undecoded = {name: [src for src, width, _ in r["images"] if width == 0] for name, r in results.items()}
     assert not {k: v for k, v in undecoded.items() if v}, undecoded
     # the lessons' plots are there: each lesson page and deck shows images
     for nb in book.lessons():
         assert results[f"{nb.stem}.html"]["images"] and results[f"slides/{nb.stem}.slides.html"]["images"]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[#\s]+", " ", text).split())
+
+
+def test_every_image_has_alt_text_from_the_cell_that_drew_it(visits):
+    """Each plot's alt text is what its own cell's code says about it: a title or comment it
+    writes out, else the heading of its section; never empty, a file name or nbconvert's filler."""
+    results, _ = visits
+    no_alt = {name: [src for src, _, alt in r["images"] if not (alt or "").strip()] for name, r in results.items()}
+    assert not {k: v for k, v in no_alt.items() if v}, no_alt
+    for nb in book.lessons():
+        # the notebook's plots in order, each with its cell's code and its section's heading
+        drawn, heading = [], "Introduction"
+        for cell in json.loads(nb.read_text())["cells"]:
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "markdown":
+                heading = next((line[3:].strip() for line in text.splitlines() if line.startswith("## ")), heading)
+            drawn += [(text, heading) for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+        for page in (f"{nb.stem}.html", f"slides/{nb.stem}.slides.html"):
+            alts = [alt for _, _, alt in results[page]["images"]]
+            assert len(alts) == len(drawn), (page, len(alts), len(drawn))
+            for alt, (code, section) in zip(alts, drawn):
+                assert alt != "No description has been provided for this image" and not alt.startswith("_images/")
+                told = alt == f"A plot of the section '{section}'" or all(
+                    _words(part) in _words(code) for part in alt.split("; "))
+                assert told, (page, alt, section, code[:200])
+
+
+def test_the_first_slide_of_each_deck_fits_a_1280x720_screen(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    for nb in book.lessons():
+        page.goto(server + f"slides/{nb.stem}.slides.html")
+        page.wait_for_selector(".reveal.ready")
+        page.evaluate(_SETTLE)
+        first = page.evaluate("""() => {
+          const shown = [...document.querySelectorAll('.reveal .slides section.present')].pop();
+          const top = document.querySelector('.reveal .slides > section');
+          const box = shown.getBoundingClientRect();
+          return {first: shown === (top.querySelector(':scope > section') || top),
+                  content: shown.scrollHeight, frame: shown.clientHeight, top: box.top, bottom: box.bottom,
+                  lowest: Math.max(...[...shown.children].map(c => c.getBoundingClientRect().bottom))};
+        }""")
+        # the slide shows all it holds (a section taller than its frame scrolls), and the frame,
+        # scaled by reveal.js, lies within the screen
+        assert first["first"] and first["content"] <= first["frame"], (nb.name, first)
+        assert 0 <= first["top"] and first["bottom"] <= 720 and first["lowest"] <= 720, (nb.name, first)
+    page.close()
 
 
 def test_every_formula_is_typeset(visits):
@@ -286,10 +335,11 @@ def test_committed_lessons_carry_slide_metadata():
     for nb in book.lessons():
         cells = json.loads(nb.read_text())["cells"]
         missing = [i for i, c in enumerate(cells) if "slide_type" not in c["metadata"].get("slideshow", {})]
-        assert not missing, f"{nb.name}: cells {missing[:10]} have no slide type: run `python book/mark_slides.py`"
+        assert not missing, f"{nb.name}: cells {missing[:10]} have no slide type: run `python book/mark_slides.py --split`"
         sections = [c for c in cells if c["cell_type"] == "markdown" and re.match(r"#{1,2} ", "".join(c["source"]))]
         assert all(c["metadata"]["slideshow"]["slide_type"] == "slide" for c in sections), nb.name
-        assert mark_slides.slide_types(cells) == [c["metadata"]["slideshow"]["slide_type"] for c in cells]
+        assert mark_slides.slide_types(cells) == [c["metadata"]["slideshow"]["slide_type"] for c in cells], \
+            f"{nb.name}: slide types not as the rules set them: run `python book/mark_slides.py --split {nb.relative_to(REPO)}`"
 
 
 def test_mark_slides_splits_at_headings_outside_code_fences(tmp_path):
@@ -304,5 +354,24 @@ def test_mark_slides_splits_at_headings_outside_code_fences(tmp_path):
     cells = nbformat.read(path, as_version=4).cells
     assert [c.source for c in cells] == ["# Title\n\nintro", "x = 1", "closing words.",
                                          f"## 2. Next\n\n{fence}", "### 2a. Part"]
-    assert [c.metadata.slideshow.slide_type for c in cells] == ["slide", "-", "-", "slide", "subslide"]
+    # the introduction's cells below the title are sub-slides; after it, cells continue their slide
+    assert [c.metadata.slideshow.slide_type for c in cells] == ["slide", "subslide", "subslide", "slide", "subslide"]
     assert not mark_slides.mark(path, split=True)  # a second run changes nothing
+
+
+def test_mark_slides_cuts_the_title_cell_around_its_plan(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    title = ("# 09 — A lesson\n\nWhy it matters,\nover two lines.\n\nYou will\n\n1. do one thing;\n"
+             "   continued;\n\n2. do another.\n\nEvery number below is measured.")
+    nb = new_notebook(cells=[new_markdown_cell(title), new_code_cell("import torch"),
+                             new_markdown_cell("## 1. First\n\ntext"), new_code_cell("x = 1")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert mark_slides.mark(path, split=True)
+    cells = nbformat.read(path, as_version=4).cells
+    # nothing lost or moved: the pieces read as the title cell did
+    assert "\n\n".join(c.source for c in cells[:3]) == title
+    assert [c.source.split("\n")[0] for c in cells[:3]] == ["# 09 — A lesson", "You will", "Every number below is measured."]
+    assert [c.metadata.slideshow.slide_type for c in cells] == ["slide", "subslide", "subslide", "subslide", "slide", "-"]
+    assert not mark_slides.mark(path, split=True)

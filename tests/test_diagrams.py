@@ -1,5 +1,6 @@
 """Architecture diagrams against the models themselves, the papers' shapes and the PNG budget."""
 
+import functools
 import io
 
 import matplotlib.pyplot as plt
@@ -11,6 +12,11 @@ import torchvision
 from deepnets import models
 from deepnets.diagrams import architecture, architecture_boxes
 from deepnets.models.resnet import BasicBlock, Bottleneck
+
+# Each built once for this file: VGG16's 138M weights take about 2 s to initialise, ResNet-50's
+# 0.5 s, and the tests read only the architecture (the trace restores the model's hooks and mode).
+vgg16 = functools.cache(models.vgg16)
+resnet50 = functools.cache(models.resnet50)
 
 
 def hooked_shapes(model, input_size, names):
@@ -38,8 +44,8 @@ def total(model):
 
 @pytest.mark.parametrize("build, size", [
     (models.alexnet_paper, (1, 3, 227, 227)),
-    (models.vgg16, (1, 3, 224, 224)),
-    (models.resnet50, (1, 3, 224, 224)),
+    (vgg16, (1, 3, 224, 224)),
+    (resnet50, (1, 3, 224, 224)),
     (lambda: models.cifar_resnet(20), (1, 1, 28, 28)),
     (lambda: models.cifar_resnet(20, shortcut=None), (1, 1, 28, 28)),
     (lambda: models.deep_mlp(12, residual=True), (1, 1, 28, 28)),
@@ -78,7 +84,7 @@ def test_alexnet_paper_shapes_and_two_towers():
 
 
 def test_vgg16_stages_end_at_each_pool_and_width_changes_the_shapes():
-    boxes = architecture_boxes(models.vgg16(), (1, 3, 224, 224))
+    boxes = architecture_boxes(vgg16(), (1, 3, 224, 224))
     pools = [b for b in boxes if b.op == "MaxPool 2/2"]
     assert [b.out_shape[1] for b in pools] == [112, 56, 28, 14, 7]
     stages = [g for g in dict.fromkeys(b.group for b in boxes) if g and "stage" in g]
@@ -90,7 +96,7 @@ def test_vgg16_stages_end_at_each_pool_and_width_changes_the_shapes():
 
 
 def test_resnet50_stages_and_shortcuts():
-    boxes = architecture_boxes(models.resnet50(), (1, 3, 224, 224))
+    boxes = architecture_boxes(resnet50(), (1, 3, 224, 224))
     blocks = [b for b in boxes if b.op == "Bottleneck"]
     stages = ["layer1", "layer2", "layer3", "layer4"]
     assert [sum(b.group == s for b in blocks) for s in stages] == [3, 4, 6, 3]  # Table 1
@@ -104,7 +110,7 @@ def test_resnet50_stages_and_shortcuts():
 
 
 def test_expanding_a_block_ends_it_in_the_addition_with_the_projection():
-    model = models.resnet50()
+    model = resnet50()
     boxes = architecture_boxes(model, (1, 3, 224, 224), expand="layer2.0")
     inside = [b for b in boxes if b.block == "layer2.0"]
     assert [b.name for b in inside] == ["layer2.0.conv1", "layer2.0.conv2", "layer2.0.conv3",
@@ -166,7 +172,7 @@ def test_figure_is_drawn_from_the_same_boxes_and_side_by_side_panels():
 
 
 def test_resnet50_png_stays_small():
-    fig = architecture(models.resnet50(), (1, 3, 224, 224))
+    fig = architecture(resnet50(), (1, 3, 224, 224))
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=72)
     plt.close(fig)
@@ -179,11 +185,11 @@ def test_mistakes_get_a_sentence_and_the_fix():
         architecture("resnet50", (1, 3, 224, 224))
     with pytest.raises(ValueError, match=r"got \(3, 224, 224\)\. Include the batch dimension, "
                                          r"e\.g\. \(1, 3, 224, 224\)"):
-        architecture_boxes(models.resnet50(), (3, 224, 224))
+        architecture_boxes(resnet50(), (3, 224, 224))
     with pytest.raises(ValueError, match=r"cannot run on an input of size \(1, 1, 224, 224\).*"
                                          r"expects 3 input channels"):
-        architecture_boxes(models.resnet50(), (1, 1, 224, 224))
+        architecture_boxes(resnet50(), (1, 1, 224, 224))
     with pytest.raises(ValueError, match=r"positive ints such as \(1, 3, 224, 224\), but got"):
-        architecture_boxes(models.resnet50(), (1, 3, 224.0, 224))
+        architecture_boxes(resnet50(), (1, 3, 224.0, 224))
     with pytest.raises(ValueError, match=r"does not have: \['layer9.0'\].*e\.g\. expand='layer1.0'"):
-        architecture_boxes(models.resnet50(), (1, 3, 224, 224), expand="layer9.0")
+        architecture_boxes(resnet50(), (1, 3, 224, 224), expand="layer9.0")

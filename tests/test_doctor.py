@@ -196,3 +196,51 @@ def test_the_doctor_passes_here_from_the_command_line():
     assert done.returncode == 0, done.stdout + done.stderr
     names = [line.split(":")[0][2:] for line in done.stdout.splitlines() if line[:1] in "✓✗"]
     assert names == ["Python", "packages", "compute", "data", "Jupyter kernel", "room", "time (full profile)"]
+
+
+def hide_torch(folder: Path) -> dict[str, str]:
+    """An environment whose torch and torchvision fail to import, as after a broken install:
+    packages of those names, first on the path, that raise what a missing module raises."""
+    for name in ("torch", "torchvision"):
+        (folder / name).mkdir()
+        (folder / name / "__init__.py").write_text(f'raise ModuleNotFoundError("No module named {name!r}", name={name!r})\n')
+    return {**os.environ, "PYTHONPATH": str(folder)}
+
+
+def test_the_doctor_runs_without_torch_and_says_how_to_install_it(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "deepnets.doctor", "--quick"], capture_output=True, text=True,
+                          cwd=REPO, env=hide_torch(tmp_path))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    out = done.stdout.splitlines()
+    lines = {line[2:].split(":")[0]: line for line in out if line[:1] in "✓✗–"}
+    assert list(lines) == ["Python", "packages", "compute", "data", "Jupyter kernel", "room", "time (full profile)"]
+    assert lines["compute"] == "✗ compute: torch cannot be imported (ModuleNotFoundError: No module named 'torch')"
+    # torch's files are installed (only its import fails), so the fix reinstalls the pinned versions
+    pins = pins_from_file()
+    assert out[out.index(lines["compute"]) + 1] == (
+        f"    fix: {Path(sys.executable).relative_to(REPO)} -m pip install --force-reinstall "
+        f"torch=={pins['torch']} torchvision=={pins['torchvision']}")
+    for name in ("data", "time (full profile)"):
+        assert lines[name].startswith(f"– {name}: not run: it needs torch"), lines[name]
+    # the checks that need no torch still ran
+    assert all(lines[name].startswith("✓") for name in ("Python", "Jupyter kernel", "room")), lines
+    assert out[-1] == "The course cannot run here until compute is fixed (the commands above)."
+
+
+def test_without_torch_anything_but_the_doctor_stops_at_import(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import deepnets"], capture_output=True, text=True, cwd=REPO,
+                          env=hide_torch(tmp_path))
+    assert done.returncode == 1
+    assert "ImportError: deepnets needs PyTorch" in done.stderr and "pip install -r requirements.txt" in done.stderr
+
+
+def test_torch_not_installed_gets_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    real = doctor.installed_version
+    monkeypatch.setattr(doctor, "installed_version", lambda name: None if name == "torch" else real(name))
+    check = doctor.check_compute()
+    assert not check.ok and check.blocks and check.found.startswith("torch cannot be imported (ModuleNotFoundError")
+    # the command make and the README's 'Without make' run
+    assert check.fix.split("  (")[0].endswith(f" -m pip install -r {REPO / 'requirements.txt'}")
+    assert [c.found.startswith("not run") for c in doctor.run_checks(quick=True)] == [
+        False, False, False, True, False, False, True]

@@ -172,6 +172,21 @@ ROWS = [
                                                            optimizer=torch.optim.AdamW),
      checks.CheckpointError, "optimizer"),
     ("a profile name with a typo", lambda t: get_profile("Fulll"), checks.ArgumentValueError, "profile"),
+    ("a number as the profile", lambda t: get_profile(3), checks.ArgumentTypeError, "'smoke', 'full', 'gpu'"),
+    ("the profile itself where its name is asked", lambda t: results.Results("99_x", get_profile("full")),
+     checks.ArgumentTypeError, "P.name"),
+    # -- loading weights
+    ("weights of another architecture", lambda t: train.load_weights(_linear_net(5), _linear_net().state_dict()),
+     checks.CheckpointError, "1.weight: checkpoint (10, 784) vs model (5, 784)"),
+    ("weights missing a layer", lambda t: train.load_weights(_linear_net(), {"1.weight": torch.zeros(10, 784)}),
+     checks.CheckpointError, "missing from the checkpoint: 1.bias"),
+    ("a whole checkpoint as the weights", lambda t: train.load_weights(_linear_net(), train.load_checkpoint(
+        _checkpoint(t))), checks.CheckpointError, "['model']"),
+    ("a checkpoint path as the weights", lambda t: train.load_weights(_linear_net(), _checkpoint(t)),
+     checks.ArgumentTypeError, "load_checkpoint(path)['model']"),
+    ("weights of a DistributedDataParallel model",
+     lambda t: train.load_weights(_linear_net(), {f"module.{k}": v for k, v in _linear_net().state_dict().items()}),
+     checks.CheckpointError, "consume_prefix_in_state_dict_if_present(state_dict, 'module.')"),
     ("a results run in a profile with a typo", lambda t: results.Results("99_x", "Fulll"), checks.ArgumentValueError,
      "profile"),
     # -- environment

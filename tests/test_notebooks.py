@@ -1,10 +1,12 @@
 """Every notebook runs headless in the smoke profile, and every committed one is tidy.
 
 Notebooks are discovered, so a new `notebooks/NN_name.ipynb` is covered without editing
-this file. (`pytest --nbval-lax notebooks`, run by `make test`, separately re-runs each
-notebook and compares the cells tagged `nbval-check-output` with their committed output.)
+this file. Each notebook is executed once here (papermill); that run's results file and its
+cells tagged `nbval-check-output` are both checked, the latter against the committed outputs
+as `pytest --nbval-lax` would compare them, without executing the notebook a second time.
 """
 
+import copy
 import json
 import math
 import re
@@ -12,6 +14,7 @@ import re
 import nbformat
 import papermill
 import pytest
+from nbval.plugin import IPyNbCell, IPyNbFile, coalesce_streams, find_comment_markers, find_metadata_tags
 
 from conftest import NOTEBOOKS, REPO
 
@@ -33,21 +36,48 @@ _runs: dict = {}
 
 
 def run_smoke(nb, tmp_path_factory, monkeypatch, key="first"):
-    """Execute a notebook in the smoke profile into a temp folder; return its results."""
+    """Execute a notebook in the smoke profile into a temp folder, once per key (a failed run
+    is not repeated by the next test that asks); return its results and the executed notebook."""
     if (nb.stem, key) not in _runs:
         out = tmp_path_factory.mktemp(f"{nb.stem}-{key}")
         monkeypatch.setenv("DEEPNETS_PROFILE", "smoke")
         monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(out))
         monkeypatch.setenv("TQDM_DISABLE", "1")
-        papermill.execute_notebook(str(nb), str(out / nb.name), cwd=str(nb.parent),
-                                   kernel_name="python3", progress_bar=False)
-        _runs[(nb.stem, key)] = json.loads((out / f"{nb.stem}.json").read_text())
+        try:
+            executed = papermill.execute_notebook(str(nb), str(out / nb.name), cwd=str(nb.parent),
+                                                  kernel_name="python3", progress_bar=False)
+            _runs[(nb.stem, key)] = json.loads((out / f"{nb.stem}.json").read_text()), executed
+        except Exception as error:
+            _runs[(nb.stem, key)] = error
+    if isinstance(_runs[(nb.stem, key)], Exception):
+        raise _runs[(nb.stem, key)]
     return _runs[(nb.stem, key)]
+
+
+def checked_cells_that_differ(session, path, committed, executed) -> list[str]:
+    """nbval's own comparison, as `pytest --nbval-lax` makes it, of each cell the committed
+    notebook marks for checking (tag nbval-check-output) with that cell of an executed copy:
+    nbval's report for each cell that differs. As in nbval, a cell never run is not compared
+    (the hygiene test below requires every cell run)."""
+    assert [c.source for c in committed.cells] == [c.source for c in executed.cells], "not the same notebook"
+    notebook = IPyNbFile.from_parent(session, path=path)
+    code = [(old, new) for old, new in zip(committed.cells, executed.cells) if old.cell_type == "code"]
+    differ = []
+    for number, (old, new) in enumerate(code):
+        options = {**dict(find_metadata_tags(old.metadata)), **dict(find_comment_markers(old.source))}
+        if not options.get("check") or old.execution_count is None:
+            continue
+        cell = IPyNbCell.from_parent(notebook, name=f"Cell {number}", cell_num=number, cell=old, options=options)
+        # Both sides as nbval's runtest hands them over: each stream's pieces joined, \r and \b applied.
+        if not cell.compare_outputs(coalesce_streams(copy.deepcopy(new.outputs)),
+                                    coalesce_streams(copy.deepcopy(old.outputs))):
+            differ.append(f"Cell {number}:" + "\n".join(cell.comparison_traceback))
+    return differ
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_profile(nb, tmp_path_factory, monkeypatch):
-    results = run_smoke(nb, tmp_path_factory, monkeypatch)
+    results, _ = run_smoke(nb, tmp_path_factory, monkeypatch)
     assert results["profile"] == "smoke" and results["notebook"] == nb.stem
     for name in REQUIRED.get(nb.stem, []):
         assert name in results["figures"], f"{nb.stem} did not record {name}"
@@ -56,10 +86,38 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path_factory, monkeypatch):
     assert results["timings"]["wall_seconds"] < 60, "the smoke profile must stay under a minute"
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_checked_cells_print_what_the_committed_notebook_shows(nb, tmp_path_factory, monkeypatch, request):
+    _, executed = run_smoke(nb, tmp_path_factory, monkeypatch)
+    differ = checked_cells_that_differ(request.session, nb, nbformat.read(nb, as_version=4), executed)
+    assert not differ, f"{nb.name}: the outputs of cells tagged nbval-check-output changed (Cell N counts " \
+        f"code cells from 0). If that is meant, run the notebook again to commit them.\n" + "\n".join(differ)
+
+
+def test_a_changed_checked_output_is_caught(tmp_path_factory, monkeypatch, request):
+    """Doctored copies of the committed notebook: one digit changed, one line more, one line less."""
+    nb = REPO / "notebooks" / "00_data_and_tools.ipynb"
+    _, executed = run_smoke(nb, tmp_path_factory, monkeypatch)
+    committed = nbformat.read(nb, as_version=4)
+    code = [c for c in committed.cells if c.cell_type == "code"]
+    number = next(i for i, c in enumerate(code) if "nbval-check-output" in c.metadata.get("tags", [])
+                  and any(o.output_type == "stream" and re.search(r"\d", o.text) for o in c.outputs))
+    assert checked_cells_that_differ(request.session, nb, committed, executed) == []
+    for doctor in (lambda t: re.sub(r"\d", lambda m: str((int(m[0]) + 1) % 10), t, count=1),
+                   lambda t: t + "one line more\n",
+                   lambda t: t.split("\n", 1)[1]):
+        doctored = copy.deepcopy(committed)
+        cell = [c for c in doctored.cells if c.cell_type == "code"][number]
+        stream = next(o for o in cell.outputs if o.output_type == "stream")
+        stream.text = doctor(stream.text)
+        differ = checked_cells_that_differ(request.session, nb, doctored, executed)
+        assert len(differ) == 1 and differ[0].startswith(f"Cell {number}:"), differ
+
+
 def test_same_seed_gives_identical_results(tmp_path_factory, monkeypatch):
     nb = REPO / "notebooks" / "00_data_and_tools.ipynb"
-    first = run_smoke(nb, tmp_path_factory, monkeypatch)
-    second = run_smoke(nb, tmp_path_factory, monkeypatch, key="second")
+    first, _ = run_smoke(nb, tmp_path_factory, monkeypatch)
+    second, _ = run_smoke(nb, tmp_path_factory, monkeypatch, key="second")  # a second, fresh kernel
     # Timings (wall clock, images per second) differ run to run by nature; the rest must not.
     assert {k: v for k, v in first.items() if k != "timings"} == \
            {k: v for k, v in second.items() if k != "timings"}

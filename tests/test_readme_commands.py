@@ -98,8 +98,10 @@ def broken_kernel(folder: Path) -> dict[str, str]:
     ("test", "HEADLESS=exit 3;"),     # were the doctor skipped, the recipe would exit 3, not run pytest
 ])
 def test_make_lab_and_test_stop_at_the_doctor(tmp_path, target, after):
-    # -o: the set-up is taken as done, so the test never reinstalls the environment.
-    done = subprocess.run([MAKE, "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed", target, after],
+    # -o: the set-up (venv and data) is taken as done, so the test never reinstalls the
+    # environment, nor spends seconds importing torch to find the data `make test` just found.
+    done = subprocess.run([MAKE, "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed", "-o", "data",
+                           target, after],
                           capture_output=True, text=True, env=broken_kernel(tmp_path), timeout=300)
     out = done.stdout + done.stderr
     assert done.returncode != 0
@@ -200,4 +202,5 @@ def test_the_commands_without_make_work_in_a_fresh_copy(tmp_path):
     assert "Successfully installed" in out and "torchvision-" + importlib.metadata.version("torchvision") in out
     assert "✗" not in done.stdout, out[-4000:]
     assert f"deepnets from {clone / 'deepnets'}" in done.stdout  # the kernel is the new venv's Python
-    assert re.search(r"^\d+ tests collected", done.stdout, re.M), out[-4000:]
+    # "880 tests collected", or "880/881 tests collected" where -m "not install" leaves one out
+    assert re.search(r"^\d+(/\d+)? tests collected", done.stdout, re.M), out[-4000:]
