@@ -87,6 +87,7 @@ class Comparison:
     scale: float = 100
     unit: str = "points"
     value_unit: str = "%"
+    digits: int = 1
 
     @property
     def diff(self) -> float:
@@ -111,7 +112,7 @@ class Comparison:
     def evidence(self) -> str:
         """What the verdict rests on, in words."""
         if self.noise_floor is not None:
-            return f"the seed-noise floor is {self.scale * self.noise_floor:.1f} {self.unit}"
+            return f"the seed-noise floor is {self.scale * self.noise_floor:.{self.digits}f} {self.unit}"
         if not self.tested:
             return "one seed per side cannot show a difference"
         if self.beyond_noise:
@@ -135,9 +136,9 @@ class Comparison:
         """One line a notebook prints: the figures, the difference and the verdict."""
         d = self.scale * self.diff
         return (f"{self.b_name} vs {self.a_name}: {self.quantity} "
-                f"{self.b.format(self.scale, self.value_unit)} vs "
-                f"{self.a.format(self.scale, self.value_unit)}, "
-                f"a difference of {d:+.1f} {self.unit}: {self.words} ({self.evidence}).")
+                f"{self.b.format(self.scale, self.value_unit, self.digits)} vs "
+                f"{self.a.format(self.scale, self.value_unit, self.digits)}, "
+                f"a difference of {d:+.{self.digits}f} {self.unit}: {self.words} ({self.evidence}).")
 
     def __str__(self) -> str:
         return self.sentence()
@@ -145,11 +146,14 @@ class Comparison:
 
 def compare(a: Sequence[float], b: Sequence[float], a_name: str = "a", b_name: str = "b", *,
             noise_floor: float | None = None, quantity: str = "test accuracy",
-            scale: float = 100, unit: str = "points", value_unit: str | None = None) -> Comparison:
+            scale: float = 100, unit: str = "points", value_unit: str | None = None,
+            digits: int = 1) -> Comparison:
     """Compare condition b with condition a, each a list of values over seeds.
 
     ``scale`` multiplies every number shown; ``unit`` follows the difference, ``value_unit``
     each value (default "%" when scale is 100, else none: pass " points" for gaps).
+    ``digits`` is the decimals of every number shown (values, ranges, difference and noise
+    floor alike): a ratio near 1 needs 2, or 1.04 vs 0.77 reads as 1.0 vs 0.8 differing by 0.3.
     """
     if noise_floor is not None:
         if isinstance(noise_floor, bool) or not isinstance(noise_floor, numbers.Real):
@@ -159,6 +163,8 @@ def compare(a: Sequence[float], b: Sequence[float], a_name: str = "a", b_name: s
             raise checks.ArgumentValueError(f"noise_floor is a size, so it cannot be negative; got "
                                             f"{noise_floor!r}. Pass its absolute value.")
     checks.positive_number("scale", scale, fix="Pass 100 for fractions shown as percentages, or 1.")
+    checks.non_negative_int("digits", digits, fix="Pass the decimals to show, e.g. 1, or 2 for ratios near 1.")
     if value_unit is None:
         value_unit = "%" if scale == 100 else ""
-    return Comparison(a_name, b_name, spread(a), spread(b), noise_floor, quantity, scale, unit, value_unit)
+    return Comparison(a_name, b_name, spread(a), spread(b), noise_floor, quantity, scale, unit, value_unit,
+                      digits)

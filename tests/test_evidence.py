@@ -1,5 +1,7 @@
 """Verdicts on comparisons come from the figures: change the figures, the words change."""
 
+import re
+
 import pytest
 
 from deepnets import compare, spread
@@ -53,3 +55,20 @@ def test_a_difference_of_gaps_is_shown_in_points_not_percent():
     assert "%" not in gaps.sentence()
     assert "5.5 points (5.0 to 6.0 points, 2 seeds)" in gaps.sentence()
     assert "%" in compare([0.8, 0.9], [0.7, 0.8]).sentence()  # accuracies keep their percent sign
+
+
+def test_digits_sets_the_decimals_of_values_ranges_difference_and_floor():
+    # tanh/ReLU epoch ratios: means 0.77 and 1.0433, difference 0.2733, all written out by hand
+    sgd, adamw = [0.72, 0.79, 0.80], [1.0, 1.0, 1.13]
+    two = compare(sgd, adamw, "SGD", "AdamW", quantity="epoch ratio", scale=1, unit="x", digits=2)
+    assert ("epoch ratio 1.04 (1.00 to 1.13, 3 seeds) vs 0.77 (0.72 to 0.80, 3 seeds), "
+            "a difference of +0.27 x") in two.sentence()
+    assert all(len(n.split(".")[1]) == 2 for n in re.findall(r"\d+\.\d+", two.sentence()))
+    one = compare(sgd, adamw, "SGD", "AdamW", quantity="epoch ratio", scale=1, unit="x")
+    assert one.sentence() == ("AdamW vs SGD: epoch ratio 1.0 (1.0 to 1.1, 3 seeds) vs 0.8 (0.7 to 0.8, 3 seeds), "
+                              "a difference of +0.3 x: larger than the seed noise (every seed of AdamW is above "
+                              "every seed of SGD).")
+    assert compare([0.80], [0.83], noise_floor=0.0137, digits=2).evidence == "the seed-noise floor is 1.37 points"
+    assert compare([0.80], [0.83], noise_floor=0.0137).evidence == "the seed-noise floor is 1.4 points"
+    with pytest.raises(TypeError, match="digits must be a whole number"):
+        compare(sgd, adamw, digits=1.5)
