@@ -84,15 +84,21 @@ def load_results(path: str | os.PathLike, seed: int | None = None) -> dict[str, 
     return data
 
 
-def other_seeds(notebook: str, profile: str, exclude: int) -> dict[int, dict[str, Any]]:
-    """{seed: results} of the runs of `notebook` with other seeds (written by `make seeds`)."""
+def other_seeds(notebook: str, profile: str, exclude: int,
+                match: dict[str, Any] | None = None) -> dict[int, dict[str, Any]]:
+    """{seed: results} of the runs of `notebook` with other seeds (written by `make seeds`).
+
+    `match` keeps only runs whose recorded figures equal these ({"epochs": 12}), so seeds of
+    an older recipe are never averaged with the current one.
+    """
     runs = {}
     for path in sorted((results_dir(profile) / "seeds").glob(f"seed*/{notebook}.json")):
         seed = int(path.parent.name.removeprefix("seed"))
         if seed == exclude:
             continue
         data = load_results(path, seed=seed)
-        if data.get("profile") == profile:
+        figures = data.get("figures", {})
+        if data.get("profile") == profile and all(figures.get(k) == v for k, v in (match or {}).items()):
             runs[seed] = data
     return runs
 

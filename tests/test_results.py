@@ -63,6 +63,17 @@ def test_other_seeds_reads_what_the_seed_runs_wrote(tmp_path, monkeypatch):
     assert other_seeds("98_other", "smoke", exclude=0) == {}
 
 
+def test_other_seeds_keeps_only_runs_of_the_same_recipe(tmp_path, monkeypatch):
+    from deepnets.results import other_seeds
+    for seed, epochs in ((1, 7), (2, 12), (3, 12)):
+        monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path / "seeds" / f"seed{seed}"))
+        Results("99_demo", "smoke").record(test_acc=0.9, epochs=epochs, dropout=0.5 if seed == 3 else 0.0)
+    monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
+    assert sorted(other_seeds("99_demo", "smoke", exclude=0, match={"epochs": 12})) == [2, 3]
+    assert sorted(other_seeds("99_demo", "smoke", exclude=0, match={"epochs": 12, "dropout": 0.5})) == [3]
+    assert other_seeds("99_demo", "smoke", exclude=0, match={"epochs": 25}) == {}
+
+
 def test_readme_exercise_list_is_read_from_the_notebooks(tmp_path):
     nb = {"cells": [{"cell_type": "markdown", "source": ["**1. Why 3x3** *(understand)*\n\n",
                                                          "**2. Receptive field** *(compute)*"]}]}
