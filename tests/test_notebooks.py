@@ -23,7 +23,7 @@ REQUIRED = {
     "00_data_and_tools": ["baseline_test_acc", "baseline_params"],
     "01_alexnet": ["params_torchvision", "params_paper", "tanh_relu_epoch_ratio", "dropout_gap_on",
                    "dropout_gap_off", "test_acc"],
-    "02_vgg16": ["params_vgg16", "fc1_param_share", "conv_flop_share", "test_acc", "test_acc_bn"],
+    "02_vgg16": ["params_vgg16", "fc1_param_share", "conv_flop_share", "test_acc", "test_acc_bn", "test_views"],
     "03_vanishing_gradient": ["sigmoid20_grad_ratio", "relu_he20_grad_ratio", "acc_sigmoid_deep",
                               "acc_relu_he", "acc_batchnorm", "acc_residual"],
     "04_resnet": ["params_resnet50", "params_resnet20", "params_resnet56", "train_err_plain20",
