@@ -331,7 +331,8 @@ def test_help_documents_every_flag():
     # the flags a user of a training script expects (the course's list, written out here)
     for flag in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--schedule", "--weight-decay",
                  "--momentum", "--image-size", "--amp", "--channels-last", "--compile", "--checkpoint",
-                 "--resume", "--seed", "--results", "--sync-bn", "--workers", "--limit"):
+                 "--resume", "--seed", "--results", "--sync-bn", "--workers", "--limit", "--pad",
+                 "--label-smoothing", "--no-test"):
         assert flag in flags and flag in text, flag
     assert all(a.help for a in parser._actions), [a.dest for a in parser._actions if not a.help]
     assert "learning-rate scaling" in text and "linear scaling rule" in text
@@ -398,6 +399,12 @@ def test_command_line_mistakes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--model", "lenet5", "--batch-size", "0"])
     assert "--batch-size must be at least 1, got 0." in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["--model", "lenet5", "--label-smoothing", "1"])
+    assert "--label-smoothing must be at least 0 and below 1, got 1.0." in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["--model", "lenet5", "--pad", "-1"])
+    assert "--pad must be 0 (flips only) or more pixels, got -1." in capsys.readouterr().err
 
 
 def test_paper_size_run_on_the_cpu(tmp_path, monkeypatch, capsys):

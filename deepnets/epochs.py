@@ -1,0 +1,148 @@
+"""The epoch counts of notebooks 02 and 04, checked on the validation split.
+
+    python -m deepnets.epochs            # make epochs: both notebooks, seeds 0, 1 and 2
+
+Both notebooks' final nets once trained for fewer epochs (02: 7, 04: 15), and the counts were
+raised after their mean test accuracy fell short of the course's targets: a choice made with a
+test figure in view. This command trains each final recipe again at its earlier count, with
+the seeds of the notebook's own runs (and, for 02, each seed's peak learning rate, read from
+that seed's results file), through `python -m deepnets.train --no-test`: the validation split
+is scored, the test set is not. One results file per run goes to
+`notebooks/results/epochs/`. Each notebook then sets these runs against its own final nets,
+seed by seed, and `verdict` says in words whether validation supports the raise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from deepnets import checks
+from deepnets.evidence import Comparison, compare
+from deepnets.files import REPO
+from deepnets.results import load_results, results_dir, seeds_dir
+
+EARLIER_EPOCHS = {"02_vgg16": 7, "04_resnet": 15}   # before each count was raised
+SEEDS = (0, 1, 2)
+
+
+def recipe(notebook: str, figures: dict[str, Any]) -> list[str]:
+    """The flags of `python -m deepnets.train` that train `notebook`'s final recipe
+    (`figures`: that seed's recorded figures, for 02's peak learning rate)."""
+    if notebook == "02_vgg16":   # VGG-B/4 + batch norm, no augmentation (02, "The recipe")
+        return ["--model", "fashion_vgg", "--batch-size", "128", "--lr", str(figures["lr_bn"])]
+    if notebook == "04_resnet":  # ResNet-10, flips only, label smoothing 0.1 (04, "The recipe")
+        return ["--model", "fashion_resnet", "--batch-size", "256", "--lr", "0.2", "--augment", "--pad", "0",
+                "--label-smoothing", "0.1"]
+    raise checks.ArgumentValueError(f"No earlier epoch count is known for {notebook!r}. "
+                                    f"Pass one of {', '.join(EARLIER_EPOCHS)}.")
+
+
+def results_path(notebook: str, seed: int) -> Path:
+    """Where the run of `notebook`'s recipe at its earlier epoch count with `seed` writes its figures."""
+    return results_dir("full") / "epochs" / f"{notebook}_{EARLIER_EPOCHS[notebook]}epochs_seed{seed}.json"
+
+
+def command(notebook: str, seed: int) -> list[str]:
+    """The `python -m deepnets.train` arguments of one validation-only run at the earlier count."""
+    folder = results_dir("full") if seed == 0 else seeds_dir("full", seed)
+    figures = load_results(folder / f"{notebook}.json", seed=seed or None)["figures"]
+    out = results_path(notebook, seed)
+    return [*recipe(notebook, figures), "--epochs", str(EARLIER_EPOCHS[notebook]), "--seed", str(seed),
+            "--no-test", "--results", str(out.relative_to(REPO) if out.is_relative_to(REPO) else out)]
+
+
+def earlier_runs(notebook: str) -> dict[int, dict[str, Any]]:
+    """{seed: the results file} of the runs this command wrote for `notebook` (none: {})."""
+    runs = {}
+    for seed in SEEDS:
+        path = results_path(notebook, seed)
+        if path.is_file():
+            data = json.loads(path.read_text())
+            if "test_acc" in data["figures"]:
+                raise checks.ResultsFileError(f"{path} holds a test accuracy: a run that informs a choice must "
+                                              f"not score the test set. Rerun `python -m deepnets.epochs`.")
+            runs[seed] = data
+    return runs
+
+
+def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: int,
+            long_epochs: int) -> tuple[Comparison, str]:
+    """Validation accuracy at two epoch counts, {seed: accuracy} each: the comparison over the
+    seeds both have, and a sentence that says which count the rule keeps and how sure that is.
+
+    The rule: the count with the higher mean validation accuracy; a tie keeps the shorter one.
+    """
+    seeds = sorted(set(shorter) & set(longer))
+    if not seeds:
+        raise checks.ArgumentValueError("No seed has runs at both epoch counts, so there is nothing to compare. "
+                                        "Run `make epochs` (and `make seeds`) first.")
+    c = compare([shorter[s] for s in seeds], [longer[s] for s in seeds], f"{short_epochs} epochs",
+                f"{long_epochs} epochs", quantity="validation accuracy", digits=2)
+    ahead = sum(longer[s] > shorter[s] for s in seeds)
+    per_seed = f"{long_epochs} epochs scored higher on {ahead} of {len(seeds)} seed(s)"
+    if c.diff <= 0:
+        return c, (f"{per_seed}, and not higher on average: validation does not support the raise, and the rule "
+                   f"(the higher mean; a tie keeps the shorter) picks {short_epochs} epochs")
+    if not c.tested:
+        return c, (f"{per_seed}: the rule (the higher mean) keeps {long_epochs} epochs, but one seed cannot "
+                   f"show whether that beats the seed noise")
+    if c.beyond_noise:
+        return c, (f"{per_seed}, every seed's run above every seed's run at {short_epochs}: validation supports "
+                   f"the raise to {long_epochs} epochs beyond the seed noise")
+    return c, (f"{per_seed}, higher on average but within the seed noise: the rule (the higher mean) keeps "
+               f"{long_epochs} epochs, and validation does not show that the raise helps")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m deepnets.epochs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", default=list(EARLIER_EPOCHS),
+                        help=f"which notebooks' recipes (default: {' '.join(EARLIER_EPOCHS)})")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS),
+                        help="the seeds of the notebooks' runs to repeat (default 0 1 2)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once, the CPU's threads shared among them (default 1)")
+    parser.add_argument("--again", action="store_true", help="rerun runs whose results file is already there")
+    args = parser.parse_args(argv)
+    for nb in args.notebooks:
+        if nb not in EARLIER_EPOCHS:
+            parser.error(f"{nb} has no earlier epoch count; pass any of {', '.join(EARLIER_EPOCHS)}.")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}.")
+    runs = []
+    for nb, seed in [(nb, seed) for nb in args.notebooks for seed in args.seeds]:
+        if results_path(nb, seed).is_file() and not args.again:
+            print(f"== {nb}, seed {seed}: done already ({results_path(nb, seed).name}; --again reruns it)")
+        else:
+            runs.append((nb, seed))
+    runs.sort(key=lambda run: -EARLIER_EPOCHS[run[0]])   # the longest first, so parallel jobs end together
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1",
+           **({"OMP_WAIT_POLICY": "PASSIVE"} if args.jobs > 1 else {})}
+    results_path(args.notebooks[0], 0).parent.mkdir(parents=True, exist_ok=True)
+    running: list[tuple[str, int, subprocess.Popen]] = []
+    failed = []
+    while runs or running:
+        while runs and len(running) < args.jobs:
+            nb, seed = runs.pop(0)
+            argv_ = command(nb, seed)
+            print(f"== {nb}, seed {seed}: python -m deepnets.train {' '.join(argv_)}", flush=True)
+            running.append((nb, seed, subprocess.Popen([sys.executable, "-m", "deepnets.train", *argv_], env=env,
+                                                            cwd=REPO)))
+        time.sleep(1)
+        for run in [run for run in running if run[2].poll() is not None]:
+            running.remove(run)
+            if run[2].returncode != 0:
+                failed.append(f"{run[0]} seed {run[1]}")
+    if failed:
+        sys.exit(f"These runs failed (their output is above): {', '.join(failed)}.")
+
+
+if __name__ == "__main__":
+    main()

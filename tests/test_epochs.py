@@ -1,0 +1,97 @@
+"""`python -m deepnets.epochs`: 02's and 04's recipes at their earlier epoch counts, validation only."""
+
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+
+import deepnets
+from deepnets import epochs, train
+from deepnets.checks import ResultsFileError
+from deepnets.models import fashion_resnet, fashion_vgg
+
+LIMIT, SEED, EPOCHS = 3, 1, 2
+
+
+def notebook_run(notebook: str, lr: float) -> deepnets.History:
+    """The final recipe as notebook 02's `train` and notebook 04's cell write it, on the CLI's --limit subset."""
+    ds = deepnets.load_fashion_mnist()
+    train_x, train_y, val_x, val_y, _, _ = ds.split(deepnets.get_profile("full"))
+    train_x, train_y = deepnets.stratified_subset(train_x, train_y, LIMIT, seed=SEED)
+    val_x, val_y = deepnets.stratified_subset(val_x, val_y, LIMIT, seed=SEED)
+    if notebook == "04_resnet":
+        batches = deepnets.Batches(train_x, train_y, batch_size=256, shuffle=True, seed=SEED, augment=True, pad=0,
+                                   device="cpu")
+        deepnets.seed_everything(SEED)
+        net, loss_fn = fashion_resnet(), nn.CrossEntropyLoss(label_smoothing=0.1)
+    else:
+        deepnets.seed_everything(SEED)
+        net, loss_fn = fashion_vgg(True), nn.CrossEntropyLoss()
+        batches = deepnets.Batches(train_x, train_y, batch_size=128, shuffle=True, seed=SEED, size=28, device="cpu")
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=EPOCHS * len(batches))
+    return deepnets.fit(net, batches, deepnets.Batches(val_x, val_y, batch_size=1000, device="cpu"), epochs=EPOCHS,
+                        optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn, device="cpu", verbose=False)
+
+
+@pytest.mark.parametrize("notebook, lr", [("02_vgg16", 0.03), ("04_resnet", 0.2)])
+def test_the_recipes_train_what_the_notebooks_train(tmp_path, notebook, lr):
+    flags = epochs.recipe(notebook, {"lr_bn": lr})
+    summary = train.main([*flags, "--limit", str(LIMIT), "--seed", str(SEED), "--epochs", str(EPOCHS),
+                          "--no-test", "--results", str(tmp_path / "r.json")])
+    assert "test_acc" not in summary["figures"] and "test_loss" not in summary["figures"]
+    history = notebook_run(notebook, lr)
+    assert summary["history"]["train_loss"] == pytest.approx(history.train_loss, rel=1e-5)
+    assert summary["figures"]["val_loss"] == pytest.approx(history.val_loss[-1], rel=1e-5)
+    assert summary["figures"]["val_acc"] == history.val_acc[-1]
+
+
+def results_file(folder, notebook, figures):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{notebook}.json").write_text(json.dumps(
+        {"notebook": notebook, "profile": "full", "complete": True, "figures": figures, "timings": {}}))
+
+
+def test_each_seed_runs_at_its_own_learning_rate_and_never_scores_the_test_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
+    results_file(tmp_path, "02_vgg16", {"lr_bn": 0.03})
+    results_file(tmp_path / "seeds" / "seed1", "02_vgg16", {"lr_bn": 0.1})
+    for seed, lr in ((0, "0.03"), (1, "0.1")):
+        argv = epochs.command("02_vgg16", seed)
+        assert argv[argv.index("--lr") + 1] == lr and argv[argv.index("--seed") + 1] == str(seed)
+        assert argv[argv.index("--epochs") + 1] == "7" and "--no-test" in argv
+    with pytest.raises(ResultsFileError, match="make seeds|deepnets.seeds"):
+        epochs.command("02_vgg16", 2)   # seed 2's notebook run has not been made
+
+
+def test_a_run_that_scored_the_test_set_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPNETS_RESULTS_DIR", str(tmp_path))
+    path = epochs.results_path("04_resnet", 0)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"figures": {"val_acc": 0.9}}))
+    assert epochs.earlier_runs("04_resnet")[0]["figures"]["val_acc"] == 0.9
+    path.write_text(json.dumps({"figures": {"val_acc": 0.9, "test_acc": 0.9}}))
+    with pytest.raises(ResultsFileError, match="must not score the test set"):
+        epochs.earlier_runs("04_resnet")
+
+
+@pytest.mark.parametrize("longer, words", [
+    ({0: 0.94, 1: 0.95, 2: 0.945}, "validation supports the raise to 25 epochs beyond the seed noise"),
+    ({0: 0.932, 1: 0.925, 2: 0.935}, "within the seed noise: the rule (the higher mean) keeps 25"),
+    ({0: 0.92, 1: 0.93, 2: 0.925}, "validation does not support the raise, and the rule"),
+])
+def test_the_verdict_follows_the_figures(longer, words):
+    shorter = {0: 0.93, 1: 0.928, 2: 0.931}
+    comparison, sentence = epochs.verdict(shorter, longer, 15, 25)
+    assert words in sentence
+    assert comparison.a.n == comparison.b.n == 3
+    ahead = sum(longer[s] > shorter[s] for s in shorter)
+    assert f"25 epochs scored higher on {ahead} of 3 seed(s)" in sentence
+
+
+def test_the_verdict_with_one_seed_or_none():
+    _, sentence = epochs.verdict({0: 0.90, 5: 0.9}, {0: 0.91, 7: 0.99}, 7, 12)  # only seed 0 has both
+    assert "one seed cannot show" in sentence and "on 1 of 1 seed(s)" in sentence
+    with pytest.raises(ValueError, match="make epochs"):
+        epochs.verdict({1: 0.9}, {2: 0.9}, 7, 12)
