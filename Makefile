@@ -98,8 +98,10 @@ seeds: setup
 
 # Notebooks 02 and 04 raised their final nets' epochs after a test figure; this trains each
 # final recipe again at its earlier count (seeds 0, 1, 2; validation only, the test set
-# unscored) so that both notebooks can check the raise on the validation split. Run it after
-# `make seeds` (02's runs read each seed's learning rate from its results), before the notebooks.
+# unscored) so that both notebooks can check the raise on the validation split. Full profile
+# only (PROFILE is ignored). Run it after `make notebooks` and `make seeds` (02's runs read each
+# seed's learning rate from their results), then run notebooks 02 and 04 again to read it.
+# A run whose results file already holds today's recipe is skipped.
 epochs: setup
 	$(HEADLESS) $(BIN)/python -m deepnets.epochs --jobs 2
 

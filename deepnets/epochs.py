@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -58,16 +60,30 @@ def command(notebook: str, seed: int) -> list[str]:
             "--no-test", "--results", str(out.relative_to(REPO) if out.is_relative_to(REPO) else out)]
 
 
+def same_recipe(notebook: str, seed: int, data: dict[str, Any]) -> bool:
+    """Whether a results file of `python -m deepnets.train` ran `notebook`'s recipe today at the
+    earlier count with `seed` (at the learning rate it recorded: 02's notebook checks that one)."""
+    expected = [*recipe(notebook, {"lr_bn": data["figures"].get("lr")}), "--epochs", str(EARLIER_EPOCHS[notebook]),
+                "--seed", str(seed), "--no-test"]
+    ran = shlex.split(data.get("command", ""))[3:]   # after "python -m deepnets.train"
+    return ran[:ran.index("--results")] == expected if "--results" in ran else ran == expected
+
+
 def earlier_runs(notebook: str) -> dict[int, dict[str, Any]]:
-    """{seed: the results file} of the runs this command wrote for `notebook` (none: {})."""
+    """{seed: the results file} of the runs this command wrote for `notebook` with today's recipe
+    (none: {}); a file from another recipe is refused with the command that rewrites it."""
     runs = {}
     for seed in SEEDS:
         path = results_path(notebook, seed)
         if path.is_file():
             data = json.loads(path.read_text())
+            again = f"`python -m deepnets.epochs {notebook} --seeds {seed} --again` rewrites it"
             if "test_acc" in data["figures"]:
                 raise checks.ResultsFileError(f"{path} holds a test accuracy: a run that informs a choice must "
-                                              f"not score the test set. Rerun `python -m deepnets.epochs`.")
+                                              f"not score the test set. {again}.")
+            if not same_recipe(notebook, seed, data):
+                raise checks.ResultsFileError(f"{path} was written by another recipe than {notebook}'s today "
+                                              f"({data.get('command', 'no command recorded')}). {again}.")
             runs[seed] = data
     return runs
 
@@ -75,9 +91,11 @@ def earlier_runs(notebook: str) -> dict[int, dict[str, Any]]:
 def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: int,
             long_epochs: int) -> tuple[Comparison, str]:
     """Validation accuracy at two epoch counts, {seed: accuracy} each: the comparison over the
-    seeds both have, and a sentence that says which count the rule keeps and how sure that is.
+    seeds both have, and a sentence that says whether validation supports the longer count.
 
-    The rule: the count with the higher mean validation accuracy; a tie keeps the shorter one.
+    The test, fixed before any run at the earlier counts: the raise stands on validation when
+    the longer count's mean is higher, and it is called a gain only when every longer run is
+    above every shorter one (`deepnets.compare`); a tie counts against the raise.
     """
     seeds = sorted(set(shorter) & set(longer))
     if not seeds:
@@ -85,19 +103,22 @@ def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: i
                                         "Run `make epochs` (and `make seeds`) first.")
     c = compare([shorter[s] for s in seeds], [longer[s] for s in seeds], f"{short_epochs} epochs",
                 f"{long_epochs} epochs", quantity="validation accuracy", digits=2)
+    n = len(seeds)
     ahead = sum(longer[s] > shorter[s] for s in seeds)
-    per_seed = f"{long_epochs} epochs scored higher on {ahead} of {len(seeds)} seed(s)"
-    if c.diff <= 0:
-        return c, (f"{per_seed}, and not higher on average: validation does not support the raise, and the rule "
-                   f"(the higher mean; a tie keeps the shorter) picks {short_epochs} epochs")
+    per_seed = f"{long_epochs} epochs scored higher than {short_epochs} on {ahead} of {n} seed{'s' if n > 1 else ''}"
+    chance = f" (with {n} seeds a side, two equally good counts separate this way by chance {2 / math.comb(2 * n, n):.0%} of the time)"
     if not c.tested:
-        return c, (f"{per_seed}: the rule (the higher mean) keeps {long_epochs} epochs, but one seed cannot "
-                   f"show whether that beats the seed noise")
+        return c, f"{per_seed}, but one seed cannot show whether the difference beats the seed noise"
     if c.beyond_noise:
-        return c, (f"{per_seed}, every seed's run above every seed's run at {short_epochs}: validation supports "
-                   f"the raise to {long_epochs} epochs beyond the seed noise")
-    return c, (f"{per_seed}, higher on average but within the seed noise: the rule (the higher mean) keeps "
-               f"{long_epochs} epochs, and validation does not show that the raise helps")
+        better, worse = (long_epochs, short_epochs) if c.diff > 0 else (short_epochs, long_epochs)
+        lead = (f"every {better}-epoch run scored above every {worse}-epoch run{chance}")
+        return c, (f"{per_seed}, and {lead}: validation supports the raise to {long_epochs} epochs" if c.diff > 0
+                   else f"{per_seed}, and {lead}: validation says the raise to {long_epochs} epochs hurt")
+    if c.diff > 0:
+        return c, (f"{per_seed}, higher on average but within the seed noise: validation does not show that the "
+                   f"raise to {long_epochs} epochs helps, nor that it hurts")
+    return c, (f"{per_seed}, and not higher on average, though within the seed noise: validation does not support "
+               f"the raise to {long_epochs} epochs")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--jobs must be at least 1, got {args.jobs}.")
     runs = []
     for nb, seed in [(nb, seed) for nb in args.notebooks for seed in args.seeds]:
-        if results_path(nb, seed).is_file() and not args.again:
-            print(f"== {nb}, seed {seed}: done already ({results_path(nb, seed).name}; --again reruns it)")
+        path = results_path(nb, seed)
+        if path.is_file() and not args.again and same_recipe(nb, seed, json.loads(path.read_text())):
+            print(f"== {nb}, seed {seed}: done already ({path.name}, today's recipe; --again reruns it)")
         else:
             runs.append((nb, seed))
     runs.sort(key=lambda run: -EARLIER_EPOCHS[run[0]])   # the longest first, so parallel jobs end together
