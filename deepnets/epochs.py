@@ -37,10 +37,11 @@ SEEDS = (0, 1, 2)
 def recipe(notebook: str, figures: dict[str, Any]) -> list[str]:
     """The flags of `python -m deepnets.train` that train `notebook`'s final recipe
     (`figures`: that seed's recorded figures, for 02's peak learning rate)."""
+    sgd = ["--optimizer", "sgd", "--momentum", "0.9", "--weight-decay", "5e-4", "--schedule", "onecycle"]
     if notebook == "02_vgg16":   # VGG-B/4 + batch norm, no augmentation (02, "The recipe")
-        return ["--model", "fashion_vgg", "--batch-size", "128", "--lr", str(figures["lr_bn"])]
+        return ["--model", "fashion_vgg", *sgd, "--batch-size", "128", "--lr", str(figures["lr_bn"])]
     if notebook == "04_resnet":  # ResNet-10, flips only, label smoothing 0.1 (04, "The recipe")
-        return ["--model", "fashion_resnet", "--batch-size", "256", "--lr", "0.2", "--augment", "--pad", "0",
+        return ["--model", "fashion_resnet", *sgd, "--batch-size", "256", "--lr", "0.2", "--augment", "--pad", "0",
                 "--label-smoothing", "0.1"]
     raise checks.ArgumentValueError(f"No earlier epoch count is known for {notebook!r}. "
                                     f"Pass one of {', '.join(EARLIER_EPOCHS)}.")
@@ -52,7 +53,8 @@ def results_path(notebook: str, seed: int) -> Path:
 
 
 def command(notebook: str, seed: int) -> list[str]:
-    """The `python -m deepnets.train` arguments of one validation-only run at the earlier count."""
+    """The `python -m deepnets.train` arguments of one validation-only run at the earlier count
+    (02's learning rate read from that seed's results file of the notebook)."""
     folder = results_dir("full") if seed == 0 else seeds_dir("full", seed)
     figures = load_results(folder / f"{notebook}.json", seed=seed or None)["figures"]
     out = results_path(notebook, seed)
@@ -60,32 +62,51 @@ def command(notebook: str, seed: int) -> list[str]:
             "--no-test", "--results", str(out.relative_to(REPO) if out.is_relative_to(REPO) else out)]
 
 
-def same_recipe(notebook: str, seed: int, data: dict[str, Any]) -> bool:
-    """Whether a results file of `python -m deepnets.train` ran `notebook`'s recipe today at the
-    earlier count with `seed` (at the learning rate it recorded: 02's notebook checks that one)."""
-    expected = [*recipe(notebook, {"lr_bn": data["figures"].get("lr")}), "--epochs", str(EARLIER_EPOCHS[notebook]),
-                "--seed", str(seed), "--no-test"]
+def _settings(argv: list[str]) -> dict[str, Any]:
+    """Every setting of a `python -m deepnets.train` command line, defaults included, less where it
+    writes and its folder-loading workers (which change no figure of a Fashion-MNIST run)."""
+    from deepnets.train import build_parser
+
+    settings = vars(build_parser().parse_args(argv))
+    for name in ("results", "workers"):
+        settings.pop(name)
+    return settings
+
+
+def problem(notebook: str, seed: int, data: dict[str, Any], lr: float | None = None) -> str | None:
+    """Why a results file of `python -m deepnets.train` is not a finished run of `notebook`'s recipe
+    today at the earlier count with `seed` (at peak rate `lr`, when given); None when it is one."""
     ran = shlex.split(data.get("command", ""))[3:]   # after "python -m deepnets.train"
-    return ran[:ran.index("--results")] == expected if "--results" in ran else ran == expected
+    try:
+        settings = _settings(ran)
+    except SystemExit:
+        return f"its command ({data.get('command', 'none recorded')}) is not one of deepnets.train"
+    if "test_acc" in data.get("figures", {}):
+        return "it scored the test set, which a run that informs a choice must not do"
+    if data.get("history", {}).get("interrupted") or data["figures"].get("epochs") != EARLIER_EPOCHS[notebook]:
+        return f"it stopped before its {EARLIER_EPOCHS[notebook]} epochs"
+    expected = [*recipe(notebook, {"lr_bn": settings["lr"] if lr is None else lr}),
+                "--epochs", str(EARLIER_EPOCHS[notebook]), "--seed", str(seed), "--no-test"]
+    if settings != _settings(expected):
+        differ = [k for k, v in _settings(expected).items() if settings.get(k) != v]
+        return f"it ran another recipe (it differs in {', '.join(differ)})"
+    return None
 
 
-def earlier_runs(notebook: str) -> dict[int, dict[str, Any]]:
-    """{seed: the results file} of the runs this command wrote for `notebook` with today's recipe
-    (none: {}); a file from another recipe is refused with the command that rewrites it."""
-    runs = {}
+def earlier_runs(notebook: str) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """The runs this command wrote for `notebook`: ({seed: results} of finished runs of today's
+    recipe, {seed: why it is left out, and the command that rewrites it} for the others)."""
+    runs, left_out = {}, {}
     for seed in SEEDS:
         path = results_path(notebook, seed)
         if path.is_file():
             data = json.loads(path.read_text())
-            again = f"`python -m deepnets.epochs {notebook} --seeds {seed} --again` rewrites it"
-            if "test_acc" in data["figures"]:
-                raise checks.ResultsFileError(f"{path} holds a test accuracy: a run that informs a choice must "
-                                              f"not score the test set. {again}.")
-            if not same_recipe(notebook, seed, data):
-                raise checks.ResultsFileError(f"{path} was written by another recipe than {notebook}'s today "
-                                              f"({data.get('command', 'no command recorded')}). {again}.")
-            runs[seed] = data
-    return runs
+            why = problem(notebook, seed, data)
+            if why:
+                left_out[seed] = f"{why}; `python -m deepnets.epochs {notebook} --seeds {seed} --again` reruns it"
+            else:
+                runs[seed] = data
+    return runs, left_out
 
 
 def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: int,
@@ -106,9 +127,12 @@ def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: i
     n = len(seeds)
     ahead = sum(longer[s] > shorter[s] for s in seeds)
     per_seed = f"{long_epochs} epochs scored higher than {short_epochs} on {ahead} of {n} seed{'s' if n > 1 else ''}"
-    chance = f" (with {n} seeds a side, two equally good counts separate this way by chance {2 / math.comb(2 * n, n):.0%} of the time)"
+    chance = (f" (with {n} seeds a side, two equally good counts separate completely, one way or the other, "
+              f"{2 / math.comb(2 * n, n):.0%} of the time)")
     if not c.tested:
-        return c, f"{per_seed}, but one seed cannot show whether the difference beats the seed noise"
+        stands = "stands" if c.diff > 0 else "does not stand"
+        return c, (f"{per_seed}, so the raise {stands} on validation, untested: one seed cannot show whether the "
+                   f"difference beats the seed noise")
     if c.beyond_noise:
         better, worse = (long_epochs, short_epochs) if c.diff > 0 else (short_epochs, long_epochs)
         lead = (f"every {better}-epoch run scored above every {worse}-epoch run{chance}")
@@ -117,7 +141,7 @@ def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: i
     if c.diff > 0:
         return c, (f"{per_seed}, higher on average but within the seed noise: validation does not show that the "
                    f"raise to {long_epochs} epochs helps, nor that it hurts")
-    return c, (f"{per_seed}, and not higher on average, though within the seed noise: validation does not support "
+    return c, (f"{per_seed}, lower on average (or equal), within the seed noise: validation does not support "
                f"the raise to {long_epochs} epochs")
 
 
@@ -136,13 +160,14 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{nb} has no earlier epoch count; pass any of {', '.join(EARLIER_EPOCHS)}.")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}.")
-    runs = []
+    runs = []   # every command is built before any run starts: a missing results file stops nothing half-way
     for nb, seed in [(nb, seed) for nb in args.notebooks for seed in args.seeds]:
-        path = results_path(nb, seed)
-        if path.is_file() and not args.again and same_recipe(nb, seed, json.loads(path.read_text())):
+        argv_, path = command(nb, seed), results_path(nb, seed)
+        lr = float(argv_[argv_.index("--lr") + 1])
+        if path.is_file() and not args.again and problem(nb, seed, json.loads(path.read_text()), lr) is None:
             print(f"== {nb}, seed {seed}: done already ({path.name}, today's recipe; --again reruns it)")
         else:
-            runs.append((nb, seed))
+            runs.append((nb, seed, argv_))
     runs.sort(key=lambda run: -EARLIER_EPOCHS[run[0]])   # the longest first, so parallel jobs end together
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1",
@@ -152,8 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     failed = []
     while runs or running:
         while runs and len(running) < args.jobs:
-            nb, seed = runs.pop(0)
-            argv_ = command(nb, seed)
+            nb, seed, argv_ = runs.pop(0)
             print(f"== {nb}, seed {seed}: python -m deepnets.train {' '.join(argv_)}", flush=True)
             running.append((nb, seed, subprocess.Popen([sys.executable, "-m", "deepnets.train", *argv_], env=env,
                                                             cwd=REPO)))
