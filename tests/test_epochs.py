@@ -122,3 +122,24 @@ def test_the_verdict_with_one_seed_or_none():
                         "untested: one seed cannot show whether the difference beats the seed noise")
     with pytest.raises(ValueError, match="make epochs"):
         epochs.verdict({1: 0.9}, {2: 0.9}, 7, 12)
+
+
+@pytest.mark.parametrize("notebook", ["02_vgg16", "04_resnet"])
+def test_the_committed_checks_equal_a_second_reading_of_their_runs(notebook, monkeypatch):
+    """The figures 02 and 04 recorded from their check, recomputed from the results files they read."""
+    from deepnets.files import REPO
+    monkeypatch.delenv("DEEPNETS_RESULTS_DIR", raising=False)
+    results = REPO / "notebooks" / "results"
+    figures = json.loads((results / f"{notebook}.json").read_text())["figures"]
+    longer = {0: figures["val_acc_single_view"]}
+    for seed in (1, 2):
+        longer[seed] = json.loads((results / "seeds" / f"seed{seed}" / f"{notebook}.json").read_text())["figures"][
+            "val_acc_single_view"]
+    runs, left_out = epochs.earlier_runs(notebook)
+    assert not left_out and sorted(runs) == [0, 1, 2]
+    shorter = {s: r["figures"]["val_acc"] for s, r in runs.items()}
+    assert figures["earlier_epochs"] == epochs.EARLIER_EPOCHS[notebook] and figures["epochs_check_seeds"] == 3
+    assert figures["val_acc_earlier_epochs_mean"] == pytest.approx(sum(shorter.values()) / 3)
+    assert figures["val_acc_final_epochs_mean"] == pytest.approx(sum(longer.values()) / 3)
+    separated = max(shorter.values()) < min(longer.values()) or max(longer.values()) < min(shorter.values())
+    assert figures["epochs_check_beyond_noise"] == separated
