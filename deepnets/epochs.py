@@ -127,7 +127,8 @@ def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: i
     n = len(seeds)
     ahead = sum(longer[s] > shorter[s] for s in seeds)
     per_seed = f"{long_epochs} epochs scored higher than {short_epochs} on {ahead} of {n} seed{'s' if n > 1 else ''}"
-    if n > 1 and ahead in (0, n):   # the paired view: every seed one way, which equal counts give by chance too
+    behind = sum(longer[s] < shorter[s] for s in seeds)
+    if n > 1 and n in (ahead, behind):   # the paired view: every seed one way, which equal counts give by chance too
         per_seed += f" (all {n} one way or the other happens by chance {2 * 0.5 ** n:.0%} of the time)"
     chance = (f" (with {n} seeds a side, two equally good counts separate completely, one way or the other, "
               f"{2 / math.comb(2 * n, n):.0%} of the time)")
@@ -143,8 +144,8 @@ def verdict(shorter: dict[int, float], longer: dict[int, float], short_epochs: i
     if c.diff > 0:
         return c, (f"{per_seed}, higher on average, so the raise to {long_epochs} epochs stands on validation, but "
                    f"within the seed noise: validation does not show that it helps")
-    return c, (f"{per_seed}, lower on average (or equal), within the seed noise: validation does not support "
-               f"the raise to {long_epochs} epochs")
+    return c, (f"{per_seed}, {'lower' if c.diff < 0 else 'no higher'} on average ({100 * c.diff:+.2f} points), within "
+               f"the seed noise: validation does not support the raise to {long_epochs} epochs")
 
 
 def main(argv: list[str] | None = None) -> None:
