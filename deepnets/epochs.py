@@ -21,7 +21,7 @@ import os
 import shlex
 import subprocess
 import sys
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +85,10 @@ def problem(notebook: str, seed: int, data: dict[str, Any], lr: float | None = N
         return "it scored the test set, which a run that informs a choice must not do"
     if data.get("history", {}).get("interrupted") or data["figures"].get("epochs") != EARLIER_EPOCHS[notebook]:
         return f"it stopped before its {EARLIER_EPOCHS[notebook]} epochs"
-    expected = [*recipe(notebook, {"lr_bn": settings["lr"] if lr is None else lr}),
-                "--epochs", str(EARLIER_EPOCHS[notebook]), "--seed", str(seed), "--no-test"]
-    if settings != _settings(expected):
-        differ = [k for k, v in _settings(expected).items() if settings.get(k) != v]
+    expected = _settings([*recipe(notebook, {"lr_bn": settings["lr"] if lr is None else lr}),
+                          "--epochs", str(EARLIER_EPOCHS[notebook]), "--seed", str(seed), "--no-test"])
+    differ = [k for k, v in expected.items() if settings.get(k) != v]
+    if differ:
         return f"it ran another recipe (it differs in {', '.join(differ)})"
     return None
 
@@ -176,19 +176,16 @@ def main(argv: list[str] | None = None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1",
            **({"OMP_WAIT_POLICY": "PASSIVE"} if args.jobs > 1 else {})}
     results_path(args.notebooks[0], 0).parent.mkdir(parents=True, exist_ok=True)
-    running: list[tuple[str, int, subprocess.Popen]] = []
-    failed = []
-    while runs or running:
-        while runs and len(running) < args.jobs:
-            nb, seed, argv_ = runs.pop(0)
-            print(f"== {nb}, seed {seed}: python -m deepnets.train {' '.join(argv_)}", flush=True)
-            running.append((nb, seed, subprocess.Popen([sys.executable, "-m", "deepnets.train", *argv_], env=env,
-                                                            cwd=REPO)))
-        time.sleep(1)
-        for run in [run for run in running if run[2].poll() is not None]:
-            running.remove(run)
-            if run[2].returncode != 0:
-                failed.append(f"{run[0]} seed {run[1]}")
+
+    def train(run: tuple[str, int, list[str]]) -> str | None:
+        """One run in its own process; the run's name if it failed."""
+        nb, seed, argv_ = run
+        print(f"== {nb}, seed {seed}: python -m deepnets.train {' '.join(argv_)}", flush=True)
+        done = subprocess.run([sys.executable, "-m", "deepnets.train", *argv_], env=env, cwd=REPO)
+        return None if done.returncode == 0 else f"{nb} seed {seed}"
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:   # threads only wait on the processes
+        failed = [name for name in pool.map(train, runs) if name]
     if failed:
         sys.exit(f"These runs failed (their output is above): {', '.join(failed)}.")
 

@@ -709,8 +709,9 @@ def main(argv: list[str] | None = None) -> dict:
               + (f"; autocast to {str(amp_dtype(device)).removeprefix('torch.')}" if args.amp else ""),
               flush=True)
     history = fit(model, train, val, epochs=args.epochs, optimizer=optimizer, scheduler=scheduler,
-                  loss_fn=nn.CrossEntropyLoss(label_smoothing=args.label_smoothing), device=device, checkpoint=args.checkpoint, resume=args.resume, amp=args.amp,
-                  compile=args.compile, channels_last=args.channels_last)
+                  loss_fn=nn.CrossEntropyLoss(label_smoothing=args.label_smoothing), device=device,
+                  checkpoint=args.checkpoint, resume=args.resume, amp=args.amp, compile=args.compile,
+                  channels_last=args.channels_last)
     figures = {"val_acc": history.val_acc[-1], "val_loss": history.val_loss[-1],
                "train_loss": history.train_loss[-1], "epochs": history.epochs, "params": params,
                "image_size": size, "batch_size": args.batch_size, "lr": args.lr}
